@@ -1,0 +1,145 @@
+"""What every :class:`~messaging.ports.MailboxStore` implementation enforces the same way.
+
+The SQL store and the in-memory reference store both call these functions, so they agree
+on the rules that are not a matter of storage:
+
+- **Default folders.** An account is created with INBOX, Sent, Drafts, Trash, Archive and
+  Junk, each with its role (RFC 6154 SPECIAL-USE, plus the inbox), in that order.
+- **Folder names.** ``INBOX`` is case-insensitive (RFC 3501 §5.1); every other name is
+  compared as written.
+- **UIDVALIDITY** (RFC 3501 §2.3.1.1) is the creation time of the folder in seconds since
+  the epoch, as a non-zero unsigned 32-bit number. That is the value the RFC suggests: it
+  is stable (stored once, never recomputed, never touched by a migration) and a folder
+  created later gets a greater value. UIDNEXT starts at 1 and HIGHESTMODSEQ at 0
+  (RFC 7162 §3.1: the first change gives MODSEQ 1).
+- **Flags** are IMAP atoms: non-empty, without white space or control characters (the SQL
+  store keeps a set of flags as one sorted, space-separated text).
+- **Deliveries** place at least one copy, carry lower-case hex SHA-256 digests,
+  non-negative sizes and timezone-aware dates; invalid input raises ``InvalidMessage``
+  (or ``ValueError`` for naive datetimes, a programming error) before anything is written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from messaging.errors import InvalidMessage
+from messaging.types import Address, Credential, Delivery, FolderRole
+
+__all__ = [
+    "DEFAULT_FOLDERS",
+    "address_key",
+    "address_from_key",
+    "canonical_folder_name",
+    "uidvalidity_at",
+    "check_aware",
+    "check_flags",
+    "check_credentials",
+    "check_delivery",
+    "flags_to_text",
+    "flags_from_text",
+    "is_seen",
+    "to_utc",
+    "SEEN",
+    "SystemClock",
+]
+
+DEFAULT_FOLDERS: tuple[tuple[str, FolderRole], ...] = (
+    ("INBOX", FolderRole.INBOX),
+    ("Sent", FolderRole.SENT),
+    ("Drafts", FolderRole.DRAFTS),
+    ("Trash", FolderRole.TRASH),
+    ("Archive", FolderRole.ARCHIVE),
+    ("Junk", FolderRole.JUNK),
+)
+"""Folders created with every account, in creation (and listing) order."""
+
+SEEN = "\\seen"
+"""The ``\\Seen`` system flag, lower-cased: flags are compared case-insensitively."""
+
+_DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
+_MAX_UINT32 = 0xFFFFFFFF
+
+
+class SystemClock:
+    """The wall clock, timezone-aware UTC (the default :class:`~messaging.ports.Clock`)."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+def address_key(address: Address) -> str:
+    """The stored form of an address: ``local@domain`` in lower case."""
+    return str(address).lower()
+
+
+def address_from_key(text: str) -> Address:
+    local, _, domain = text.rpartition("@")
+    return Address(local, domain)
+
+
+def canonical_folder_name(name: str) -> str:
+    """``INBOX`` in any case is the inbox (RFC 3501 §5.1); other names are kept as given."""
+    return "INBOX" if name.upper() == "INBOX" else name
+
+
+def uidvalidity_at(created_at: datetime) -> int:
+    """UIDVALIDITY of a folder created at ``created_at``: epoch seconds, 1..2**32-1."""
+    seconds = int(created_at.timestamp())
+    return min(max(seconds, 1), _MAX_UINT32)
+
+
+def check_aware(*values: datetime | None) -> None:
+    """Refuse naive datetimes: the store keeps UTC and cannot guess a zone."""
+    for value in values:
+        if value is not None and value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: give a timezone-aware UTC time")
+
+
+def to_utc(value: datetime) -> datetime:
+    check_aware(value)
+    return value.astimezone(UTC)
+
+
+def check_flags(flags: Iterable[str]) -> None:
+    for flag in flags:
+        if not flag or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in flag):
+            raise InvalidMessage(f"invalid flag {flag!r}")
+
+
+def flags_to_text(flags: Iterable[str]) -> str:
+    return " ".join(sorted(set(flags)))
+
+
+def flags_from_text(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+def is_seen(flags: Iterable[str]) -> bool:
+    return any(flag.lower() == SEEN for flag in flags)
+
+
+def check_credentials(credentials: Iterable[Credential]) -> None:
+    seen: set[str] = set()
+    for credential in credentials:
+        check_aware(credential.created_at, credential.last_used_at)
+        if credential.id in seen:
+            raise ValueError(f"credential id {credential.id!r} given twice")
+        seen.add(credential.id)
+
+
+def check_delivery(delivery: Delivery) -> None:
+    """Validate what does not need the database; raise before anything is written."""
+    check_aware(delivery.date, *(entry.at for entry in delivery.trace))
+    if not delivery.envelope_id:
+        raise InvalidMessage("a delivery needs an envelope id")
+    if not delivery.placements:
+        raise InvalidMessage(f"delivery {delivery.envelope_id} places no copy")
+    if not _DIGEST_RE.match(delivery.blob.digest):
+        raise InvalidMessage(f"delivery {delivery.envelope_id}: blob digest is not SHA-256 hex")
+    if delivery.blob.size < 0 or delivery.plaintext_size < 0:
+        raise InvalidMessage(f"delivery {delivery.envelope_id}: negative size")
+    for placement in delivery.placements:
+        check_flags(placement.flags)
