@@ -1,0 +1,231 @@
+"""Accounts and their credentials: creation, unlocking, passphrase change, app passwords,
+recovery.
+
+Every credential is one copy of the account's key bundle, sealed under a key derived by one
+Argon2id run over a secret (the passphrase, an app password or the recovery key). The same
+run yields the *authentication key*, of which only a hash is stored: it is all a server ever
+checks, and the webmail can later send it instead of the passphrase.
+
+Timing: an unknown address costs exactly what a known one costs. Every unlock performs one
+Argon2id run with the configured limits over a salt that is indistinguishable from a real
+one (a keyed hash of the address for unknown accounts), then one constant-time comparison.
+
+App passwords are random (>= 80 bits) and typed into mail clients that log in often: they
+share one salt per account (derived from the address and the instance secret) so one
+Argon2id run finds the matching credential among all of them, whatever their number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from dataclasses import dataclass
+
+import crypto
+from messaging.errors import AccountExists, AuthenticationFailed, MailboxClosed, NotFound
+from messaging.ports import Clock, MailboxStore
+from messaging.types import AccountRecord, Address, Credential, CredentialKind, MailboxKind
+
+__all__ = ["AccountService", "CreatedAccount", "UnlockedAccount", "NewAppPassword"]
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedAccount:
+    account: AccountRecord
+    recovery_key: str
+    """Shown once to the owner; never stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class UnlockedAccount:
+    account: AccountRecord
+    keys: crypto.MailboxKeys
+    credential_id: str
+    credential_kind: CredentialKind
+
+
+@dataclass(frozen=True, slots=True)
+class NewAppPassword:
+    credential: Credential
+    password: str
+    """Shown once; never stored."""
+
+
+class AccountService:
+    def __init__(
+        self,
+        *,
+        store: MailboxStore,
+        clock: Clock,
+        instance_secret: bytes,
+        passphrase_limits: crypto.Argon2Limits,
+        app_password_limits: crypto.Argon2Limits,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._secret = instance_secret
+        self._passphrase_limits = passphrase_limits
+        self._app_limits = app_password_limits
+
+    # -- creation -----------------------------------------------------------------------
+
+    async def create(
+        self, address: Address, kind: MailboxKind, display_name: str, passphrase: str
+    ) -> CreatedAccount:
+        if await self._store.get_account(address) is not None:
+            raise AccountExists(f"{address} already exists")
+        keys = crypto.generate_keys()
+        now = self._clock.now()
+        account = AccountRecord(
+            address=address,
+            kind=kind,
+            display_name=display_name,
+            encryption_key=keys.encryption_public.raw,
+            signing_key=keys.signing_public.raw,
+            created_at=now,
+        )
+        recovery_key = crypto.generate_recovery_key()
+        credentials = [
+            self._credential(keys, CredentialKind.PASSPHRASE, "passphrase", passphrase),
+            self._credential(keys, CredentialKind.RECOVERY, "recovery key", recovery_key),
+        ]
+        await self._store.create_account(account, credentials)
+        return CreatedAccount(account=account, recovery_key=recovery_key)
+
+    # -- unlocking ----------------------------------------------------------------------
+
+    async def unlock(
+        self, address: Address, secret: str, kind: CredentialKind = CredentialKind.PASSPHRASE
+    ) -> UnlockedAccount:
+        """Open the key bundle with a secret; :class:`AuthenticationFailed` otherwise."""
+        account = await self._store.get_account(address)
+        candidates = (
+            [c for c in await self._store.list_credentials(address) if c.kind is kind]
+            if account is not None
+            else []
+        )
+        if kind is CredentialKind.RECOVERY:
+            secret = _normalise_recovery(secret)
+        salt = self._salt_for(address, kind, candidates)
+        limits = self._limits_for(kind, candidates)
+        try:
+            derived = crypto.derive_keys(secret, salt, limits)
+        except crypto.KeyFormatError:
+            # An empty or malformed secret is a wrong secret: the same answer, and the
+            # same cost, as any other wrong one.
+            derived = crypto.derive_keys("\x00invalid", salt, limits)
+            candidates = []
+        matched: Credential | None = None
+        for credential in candidates:
+            # Compare against every candidate so the work does not depend on the position.
+            if crypto.check_auth_key(derived.auth_key, credential.auth_hash) and matched is None:
+                matched = credential
+        if account is None or matched is None:
+            raise AuthenticationFailed()
+        if account.closed_at is not None:
+            raise MailboxClosed(f"{address} is closed")
+        try:
+            keys = crypto.open_bundle(matched.sealed_bundle, derived.bundle_key)
+        except crypto.BundleError:
+            raise AuthenticationFailed() from None
+        await self._store.touch_credential(address, matched.id, self._clock.now())
+        return UnlockedAccount(account, keys, matched.id, matched.kind)
+
+    # -- changes ------------------------------------------------------------------------
+
+    async def change_passphrase(self, address: Address, old: str, new: str) -> None:
+        unlocked = await self.unlock(address, old)
+        await self._set_passphrase(unlocked, new)
+
+    async def reset_passphrase_with_recovery_key(
+        self, address: Address, recovery_key: str, new: str
+    ) -> None:
+        unlocked = await self.unlock(address, recovery_key, CredentialKind.RECOVERY)
+        await self._set_passphrase(unlocked, new)
+
+    async def _set_passphrase(self, unlocked: UnlockedAccount, new: str) -> None:
+        address = unlocked.account.address
+        old_ids = [
+            c.id
+            for c in await self._store.list_credentials(address)
+            if c.kind is CredentialKind.PASSPHRASE
+        ]
+        fresh = self._credential(unlocked.keys, CredentialKind.PASSPHRASE, "passphrase", new)
+        await self._store.replace_credentials(address, old_ids, [fresh])
+
+    async def create_app_password(self, unlocked: UnlockedAccount, label: str) -> NewAppPassword:
+        password = crypto.generate_app_password()
+        credential = self._credential(unlocked.keys, CredentialKind.APP_PASSWORD, label, password)
+        await self._store.add_credential(unlocked.account.address, credential)
+        return NewAppPassword(credential, password)
+
+    async def list_app_passwords(self, address: Address) -> list[Credential]:
+        return [
+            c
+            for c in await self._store.list_credentials(address)
+            if c.kind is CredentialKind.APP_PASSWORD
+        ]
+
+    async def revoke_app_password(self, address: Address, credential_id: str) -> None:
+        if not any(c.id == credential_id for c in await self.list_app_passwords(address)):
+            raise NotFound(f"no app password {credential_id} for {address}")
+        await self._store.revoke_credential(address, credential_id)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _credential(
+        self, keys: crypto.MailboxKeys, kind: CredentialKind, label: str, secret: str
+    ) -> Credential:
+        if kind is CredentialKind.APP_PASSWORD:
+            salt = self._keyed_salt(b"app", keys.encryption_public.raw)
+            limits = self._app_limits
+        else:
+            if kind is CredentialKind.RECOVERY:
+                secret = _normalise_recovery(secret)
+            salt = crypto.new_salt()
+            limits = self._passphrase_limits
+        derived = crypto.derive_keys(secret, salt, limits)
+        return Credential(
+            id=uuid.uuid4().hex,
+            kind=kind,
+            label=label,
+            salt=salt,
+            opslimit=limits.opslimit,
+            memlimit=limits.memlimit,
+            auth_hash=crypto.auth_key_hash(derived.auth_key),
+            sealed_bundle=crypto.seal_bundle(keys, derived.bundle_key),
+            created_at=self._clock.now(),
+        )
+
+    def _salt_for(
+        self, address: Address, kind: CredentialKind, candidates: list[Credential]
+    ) -> bytes:
+        if candidates:
+            # Credentials of one kind share their salt for app passwords; passphrase and
+            # recovery credentials are one per account.
+            return candidates[0].salt
+        return self._keyed_salt(kind.value.encode(), str(address).encode())
+
+    def _limits_for(
+        self, kind: CredentialKind, candidates: list[Credential]
+    ) -> crypto.Argon2Limits:
+        if candidates:
+            return crypto.Argon2Limits(candidates[0].opslimit, candidates[0].memlimit)
+        return self._app_limits if kind is CredentialKind.APP_PASSWORD else self._passphrase_limits
+
+    def _keyed_salt(self, purpose: bytes, value: bytes) -> bytes:
+        return hmac.new(self._secret, purpose + b"\x00" + value, hashlib.blake2b).digest()[:16]
+
+    def salt_for_login(self, address: Address, credentials: list[Credential]) -> bytes:
+        """The salt a client needs to derive its keys; a stable fake one for unknown addresses."""
+        passphrase = [c for c in credentials if c.kind is CredentialKind.PASSPHRASE]
+        return self._salt_for(address, CredentialKind.PASSPHRASE, passphrase)
+
+
+def _normalise_recovery(secret: str) -> str:
+    try:
+        return crypto.normalize_recovery_key(secret)
+    except crypto.KeyFormatError:
+        # A malformed recovery key is just a wrong secret: same path, same cost.
+        return secret

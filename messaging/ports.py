@@ -1,0 +1,192 @@
+"""The ports of the messaging domain: what the delivery service needs from the outside.
+
+Each port is a :class:`typing.Protocol`; ``mailbox_store/`` and ``directory/`` implement them,
+``pli/wiring.py`` picks the implementations. An in-memory implementation of every storage
+port exists beside the SQL one and passes the same contract tests.
+
+Durability promise of :class:`MailboxStore`: when :meth:`MailboxStore.deliver` returns, the
+delivery is committed to stable storage (its blob was fsynced before). Concurrent calls may
+be committed together in one transaction (group commit); that is invisible to callers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import BinaryIO, Protocol, runtime_checkable
+
+from messaging.types import (
+    AccountRecord,
+    Address,
+    BlobRef,
+    Credential,
+    Delivery,
+    FolderRecord,
+    MailboxKind,
+    MessageRecord,
+    PlacedMessage,
+    StoredMessage,
+    TraceEntry,
+)
+
+__all__ = [
+    "BlobWriter",
+    "BlobStore",
+    "MailboxStore",
+    "KeyDirectory",
+    "PublishedKeys",
+    "Notifier",
+    "Clock",
+]
+
+
+class BlobWriter(Protocol):
+    """A writable sink for one blob. Blocking: use it from a worker thread.
+
+    ``write`` appends bytes; ``finish`` makes the blob durable (fsync of the file and of its
+    directory) under its content address and returns the reference; a writer closed
+    without ``finish`` leaves nothing behind.
+    """
+
+    def write(self, data: bytes, /) -> int: ...
+
+    def finish(self) -> BlobRef: ...
+
+
+class BlobStore(Protocol):
+    """Content-addressed, write-once storage of encrypted blobs."""
+
+    def writer(self) -> AbstractContextManager[BlobWriter]:
+        """A new blob writer; blocking, use from a worker thread."""
+        ...
+
+    def open(self, ref: BlobRef) -> BinaryIO:
+        """Open a stored blob for reading; blocking. Raises ``NotFound``."""
+        ...
+
+    def exists(self, ref: BlobRef) -> bool: ...
+
+
+class MailboxStore(Protocol):
+    """Accounts, credentials, folders, messages, key slots and the trace.
+
+    Every method is a coroutine and every write is one transaction. The store never
+    interprets bytes: key material, slots and bundles are opaque to it.
+    """
+
+    async def create_account(
+        self, account: AccountRecord, credentials: Sequence[Credential]
+    ) -> None:
+        """Create the account, its credentials and its default folders in one transaction.
+
+        Raises ``AccountExists`` when the address is taken.
+        """
+        ...
+
+    async def get_account(self, address: Address) -> AccountRecord | None: ...
+
+    async def list_accounts(self, kind: MailboxKind | None = None) -> list[AccountRecord]: ...
+
+    async def list_credentials(self, address: Address) -> list[Credential]:
+        """Credentials that are not revoked, oldest first."""
+        ...
+
+    async def add_credential(self, address: Address, credential: Credential) -> None: ...
+
+    async def revoke_credential(self, address: Address, credential_id: str) -> None:
+        """Raises ``NotFound`` when the account has no such live credential."""
+        ...
+
+    async def replace_credentials(
+        self, address: Address, remove_ids: Sequence[str], add: Sequence[Credential]
+    ) -> None:
+        """Remove and add credentials atomically (a passphrase change)."""
+        ...
+
+    async def touch_credential(self, address: Address, credential_id: str, at: datetime) -> None:
+        """Record a successful use (last login)."""
+        ...
+
+    async def list_folders(self, address: Address) -> list[FolderRecord]: ...
+
+    async def deliver(self, delivery: Delivery) -> list[PlacedMessage]:
+        """Commit the envelope, one message per placement, the slots and the trace.
+
+        All or nothing; durable on return. Raises ``UnknownMailbox`` for a placement whose
+        account does not exist (nothing of the delivery is then committed), ``Unavailable``
+        when storage cannot be reached.
+        """
+        ...
+
+    async def list_messages(self, address: Address, folder: str) -> list[MessageRecord]:
+        """Messages of a folder in UID order. Raises ``NotFound`` for an unknown folder."""
+        ...
+
+    async def get_message(self, address: Address, folder: str, uid: int) -> StoredMessage:
+        """One message and the account's key slot. Raises ``NotFound``."""
+        ...
+
+    async def find_message(self, address: Address, envelope_id: str) -> StoredMessage:
+        """The account's copy of an envelope (any folder). Raises ``NotFound``."""
+        ...
+
+    async def set_flags(
+        self, address: Address, folder: str, uid: int, flags: frozenset[str]
+    ) -> MessageRecord:
+        """Replace the flags of a message; bumps its MODSEQ. Raises ``NotFound``."""
+        ...
+
+    async def record_trace(self, entry: TraceEntry) -> None: ...
+
+    async def list_trace(self, subject: str | None = None, limit: int = 100) -> list[TraceEntry]:
+        """Newest first."""
+        ...
+
+    async def close(self) -> None:
+        """Finish commits in flight, then release connections."""
+        ...
+
+
+class PublishedKeys(Protocol):
+    """The public keys a directory vouches for, for one address."""
+
+    @property
+    def address(self) -> Address: ...
+
+    @property
+    def encryption_key(self) -> bytes: ...
+
+    @property
+    def signing_key(self) -> bytes: ...
+
+
+class KeyDirectory(Protocol):
+    """Where senders find recipients' keys and readers check signers' keys."""
+
+    async def lookup(self, address: Address) -> PublishedKeys | None:
+        """The current keys of ``address``, or None when it is unknown."""
+        ...
+
+    async def signing_keys(self, address: Address) -> list[bytes]:
+        """Every signing key ``address`` has published, current and past (rotations)."""
+        ...
+
+
+class Notifier(Protocol):
+    """In-process fan-out of "something changed in this mailbox" events."""
+
+    def publish(self, address: Address, event: str) -> None: ...
+
+    def subscribe(self, address: Address) -> AsyncIterator[str]: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Current time, timezone-aware UTC."""
+        ...
+
+
+@runtime_checkable
+class Closeable(Protocol):
+    async def close(self) -> None: ...

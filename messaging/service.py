@@ -1,0 +1,349 @@
+"""The delivery service: submit → check rules → seal → commit → notify.
+
+Implementation notes (invariants):
+
+- Plaintext never reaches the store. A clear message is sealed in a worker thread straight
+  into a blob writer; only the envelope (ciphertext plus the routing header) and the key
+  slots are handed to :class:`~messaging.ports.MailboxStore`.
+- One envelope per submission, shared by every recipient: the blob is content-addressed and
+  each recipient (and the sender's Sent copy) gets a key slot of its own.
+- Nothing is acknowledged before :meth:`MailboxStore.deliver` returns, i.e. before the blob
+  was fsynced and the transaction committed. A failure before that leaves at most an
+  orphan blob, which no message references (collected by a later sweep), never a
+  half-visible message.
+- Provenance ``e2e``: signed by the sender's own key, unlocked for this submission.
+  Provenance ``gateway``: arrived in clear (SMTP from a peer, the API), signed by the
+  operator key, and the header records who handed it over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.policy
+import io
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.parser import BytesParser
+from typing import BinaryIO
+
+import crypto
+from messaging.errors import InvalidMessage, NotFound, RuleViolation, UnknownMailbox
+from messaging.kinds import classify
+from messaging.ports import BlobStore, Clock, KeyDirectory, MailboxStore, Notifier
+from messaging.rules import Violation, check_recipients, check_sender, check_size
+from messaging.types import (
+    AccountRecord,
+    Address,
+    BlobRef,
+    Delivery,
+    FolderRole,
+    MessageKind,
+    MessageRecord,
+    PlacedMessage,
+    Placement,
+    Provenance,
+    SignatureStatus,
+    TraceEntry,
+)
+
+__all__ = ["DeliveryService", "Limits", "Submitted", "OpenedMessage"]
+
+_SEEN = frozenset({"\\Seen"})
+_MAX_HEADER_SECTION = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_message_size: int = 25 * 1024 * 1024
+    max_recipients: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    envelope_id: str
+    thread_id: str
+    kind: MessageKind
+    placed: tuple[PlacedMessage, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedMessage:
+    record: MessageRecord
+    raw: bytes
+    provenance: Provenance
+    signature: SignatureStatus
+    signer: str
+    """Who signed: the sender's address (e2e) or the operator with the peer (gateway)."""
+    gateway_peer: str | None
+
+
+class DeliveryService:
+    def __init__(
+        self,
+        *,
+        store: MailboxStore,
+        blobs: BlobStore,
+        keys: KeyDirectory,
+        notifier: Notifier,
+        clock: Clock,
+        operator_key: crypto.SigningKey,
+        limits: Limits | None = None,
+    ) -> None:
+        self._store = store
+        self._blobs = blobs
+        self._keys = keys
+        self._notifier = notifier
+        self._clock = clock
+        self._operator_key = operator_key
+        self._limits = limits or Limits()
+
+    @property
+    def operator_public_key(self) -> crypto.SigningPublicKey:
+        return self._operator_key.public
+
+    # -- submission -----------------------------------------------------------------------
+
+    async def send(
+        self,
+        sender: Address,
+        sender_keys: crypto.MailboxKeys,
+        recipients: Sequence[Address],
+        message: bytes | BinaryIO,
+        *,
+        size: int | None = None,
+        thread_id: str | None = None,
+        kind: MessageKind | None = None,
+    ) -> Submitted:
+        """Seal with the sender's own key (``e2e``), deliver, keep a Sent copy."""
+        account = await self._store.get_account(sender)
+        _raise_if(check_sender(account, sender))
+        assert account is not None  # noqa: S101 - check_sender refused None above
+        if account.signing_key != sender_keys.signing_public.raw:
+            raise RuleViolation("wrong-key", f"the unlocked keys are not those of {sender}")
+        return await self._submit(
+            sender=sender,
+            recipients=recipients,
+            message=message,
+            size=size,
+            thread_id=thread_id,
+            kind=kind,
+            signer=sender_keys.signing_key,
+            provenance=Provenance.E2E,
+            gateway=None,
+            sent_copy=account,
+        )
+
+    async def receive(
+        self,
+        sender: Address,
+        recipients: Sequence[Address],
+        message: bytes | BinaryIO,
+        *,
+        gateway: crypto.GatewayInfo,
+        size: int | None = None,
+        thread_id: str | None = None,
+        kind: MessageKind | None = None,
+        sent_copy_for: Address | None = None,
+    ) -> Submitted:
+        """Seal a message that arrived in clear under the operator key (``gateway``)."""
+        sent_copy = None
+        if sent_copy_for is not None:
+            sent_copy = await self._store.get_account(sent_copy_for)
+            _raise_if(check_sender(sent_copy, sent_copy_for))
+        return await self._submit(
+            sender=sender,
+            recipients=recipients,
+            message=message,
+            size=size,
+            thread_id=thread_id,
+            kind=kind,
+            signer=self._operator_key,
+            provenance=Provenance.GATEWAY,
+            gateway=gateway,
+            sent_copy=sent_copy,
+        )
+
+    async def _submit(
+        self,
+        *,
+        sender: Address,
+        recipients: Sequence[Address],
+        message: bytes | BinaryIO,
+        size: int | None,
+        thread_id: str | None,
+        kind: MessageKind | None,
+        signer: crypto.SigningKey,
+        provenance: Provenance,
+        gateway: crypto.GatewayInfo | None,
+        sent_copy: AccountRecord | None,
+    ) -> Submitted:
+        source, size = _as_source(message, size)
+        _raise_if(check_size(size, self._limits.max_message_size))
+        found = {r: await self._store.get_account(r) for r in recipients}
+        _raise_if(check_recipients(recipients, found, self._limits.max_recipients))
+        if kind is None:
+            kind = _classify(source)
+        targets: list[tuple[Address, FolderRole, frozenset[str]]] = [
+            (r, FolderRole.INBOX, frozenset()) for r in recipients
+        ]
+        if sent_copy is not None:
+            targets.append((sent_copy.address, FolderRole.SENT, _SEEN))
+        public_keys = []
+        for address, _role, _flags in targets:
+            published = await self._keys.lookup(address)
+            if published is None:
+                raise UnknownMailbox(f"no published key for {address}")
+            public_keys.append(crypto.EncryptionPublicKey(published.encryption_key))
+        now = self._clock.now()
+        header = crypto.RoutingHeader(
+            envelope_id=uuid.uuid4().hex,
+            thread_id=thread_id or uuid.uuid4().hex,
+            kind=kind.value,
+            sender=str(sender),
+            recipients=tuple(str(r) for r in recipients),
+            size=size,
+            date=_rfc3339(now),
+            provenance=provenance.value,
+            signer=signer.public,
+            gateway=gateway,
+        )
+        blob, slots = await asyncio.to_thread(self._seal, header, source, signer, public_keys)
+        placements = tuple(
+            Placement(account=address, folder=role, slot=slot, flags=flags)
+            for (address, role, flags), slot in zip(targets, slots, strict=True)
+        )
+        trace = tuple(
+            TraceEntry(
+                actor=str(sender),
+                action="deliver",
+                subject=str(r),
+                at=now,
+                details={
+                    "envelope": header.envelope_id,
+                    "kind": kind.value,
+                    "provenance": provenance.value,
+                },
+            )
+            for r in recipients
+        )
+        placed = await self._store.deliver(
+            Delivery(
+                envelope_id=header.envelope_id,
+                thread_id=header.thread_id,
+                kind=kind,
+                sender=sender,
+                recipients=tuple(recipients),
+                provenance=provenance,
+                date=now,
+                plaintext_size=size,
+                blob=blob,
+                placements=placements,
+                trace=trace,
+            )
+        )
+        for item in placed:
+            self._notifier.publish(item.account, f"exists {item.folder} {item.uid}")
+        return Submitted(header.envelope_id, header.thread_id, kind, tuple(placed))
+
+    def _seal(
+        self,
+        header: crypto.RoutingHeader,
+        source: BinaryIO,
+        signer: crypto.SigningKey,
+        recipients: list[crypto.EncryptionPublicKey],
+    ) -> tuple[BlobRef, tuple[bytes, ...]]:
+        with self._blobs.writer() as writer:
+            result = crypto.seal_envelope(
+                header, source, writer, signer=signer, recipients=recipients
+            )
+            return writer.finish(), result.slots
+
+    # -- reading --------------------------------------------------------------------------
+
+    async def open_message(
+        self, address: Address, keys: crypto.MailboxKeys, folder: str, uid: int
+    ) -> OpenedMessage:
+        stored = await self._store.get_message(address, folder, uid)
+        record = stored.record
+        sink = io.BytesIO()
+        opened = await asyncio.to_thread(self._open, record.blob, stored.slot, keys, sink)
+        header = opened.header
+        if header.envelope_id != record.envelope_id or header.sender != str(record.sender):
+            # The store handed back an envelope that is not the one it listed: refuse it.
+            raise InvalidMessage("the stored envelope does not match its message record")
+        status = await self._signature_status(header)
+        peer = header.gateway.peer if header.gateway else None
+        signer = "operator" if header.provenance == Provenance.GATEWAY.value else header.sender
+        return OpenedMessage(
+            record=record,
+            raw=sink.getvalue(),
+            provenance=Provenance(header.provenance),
+            signature=status,
+            signer=signer,
+            gateway_peer=peer,
+        )
+
+    def _open(
+        self, ref: BlobRef, slot: bytes, keys: crypto.MailboxKeys, sink: BinaryIO
+    ) -> crypto.OpenedEnvelope:
+        with self._blobs.open(ref) as source:
+            return crypto.open_envelope(source, slot, keys, sink)
+
+    async def _signature_status(self, header: crypto.RoutingHeader) -> SignatureStatus:
+        if header.provenance == Provenance.GATEWAY.value:
+            trusted = header.signer == self._operator_key.public
+        else:
+            known = await self._keys.signing_keys(Address.parse(header.sender))
+            trusted = header.signer.raw in known
+        return SignatureStatus.VALID if trusted else SignatureStatus.UNKNOWN_SIGNER
+
+    async def list_messages(self, address: Address, folder: str) -> list[MessageRecord]:
+        try:
+            return await self._store.list_messages(address, folder)
+        except NotFound:
+            raise NotFound(f"{address} has no folder {folder!r}") from None
+
+
+def _raise_if(violations: list[Violation]) -> None:
+    if not violations:
+        return
+    first = violations[0]
+    if first.code in {"unknown-recipient", "unknown-sender"}:
+        raise UnknownMailbox(first.reason)
+    if first.code == "too-large":
+        raise InvalidMessage(first.reason)
+    raise RuleViolation(first.code, "; ".join(v.reason for v in violations))
+
+
+def _as_source(message: bytes | BinaryIO, size: int | None) -> tuple[BinaryIO, int]:
+    if isinstance(message, bytes | bytearray):
+        return io.BytesIO(message), len(message)
+    if size is None:
+        start = message.tell()
+        size = message.seek(0, io.SEEK_END) - start
+        message.seek(start)
+    return message, size
+
+
+def _classify(source: BinaryIO) -> MessageKind:
+    """Type a message from its header section only (read up to the first blank line)."""
+    start = source.tell()
+    head = b""
+    try:
+        while len(head) < _MAX_HEADER_SECTION:
+            chunk = source.read(8192)
+            if not chunk:
+                break
+            head += chunk
+            if b"\r\n\r\n" in head or b"\n\n" in head:
+                break
+    finally:
+        source.seek(start)
+    parsed = BytesParser(policy=email.policy.default).parsebytes(head, headersonly=True)
+    return classify(parsed)
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

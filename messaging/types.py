@@ -1,0 +1,270 @@
+"""Domain values of Pli: addresses, mailbox and message kinds, provenance, records.
+
+Everything here is a frozen, slotted dataclass or an enum: plain values that every layer may
+hold without reaching into a store, a directory or a cryptographic library. Addresses follow
+RFC 5321 §4.1.2 (``local-part@domain``) with the simplifications of the trust space: the
+domain is compared case-insensitively and stored in lower case, the local part is kept as
+written but compared in lower case too, because every operator of the trust space does so.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from messaging.errors import InvalidAddress
+
+__all__ = [
+    "Address",
+    "MailboxKind",
+    "MessageKind",
+    "Provenance",
+    "SignatureStatus",
+    "FolderRole",
+    "CredentialKind",
+    "Credential",
+    "AccountRecord",
+    "FolderRecord",
+    "MessageRecord",
+    "BlobRef",
+    "Placement",
+    "Delivery",
+    "PlacedMessage",
+    "TraceEntry",
+    "StoredMessage",
+]
+
+_LOCAL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
+_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Address:
+    """A mailbox address, normalised to lower case (RFC 5321 §2.4 allows it for the domain)."""
+
+    local: str
+    domain: str
+
+    @classmethod
+    def parse(cls, text: str) -> Address:
+        """Parse ``local@domain``; raise :class:`InvalidAddress` with the reason."""
+        value = text.strip()
+        if value.startswith("<") and value.endswith(">"):
+            value = value[1:-1]
+        local, sep, domain = value.rpartition("@")
+        if not sep or not local or not domain:
+            raise InvalidAddress(f"{text!r} is not of the form local@domain")
+        if not _LOCAL_RE.match(local) or local.startswith(".") or local.endswith("."):
+            raise InvalidAddress(f"{text!r} has an invalid local part")
+        if ".." in local:
+            raise InvalidAddress(f"{text!r} has an invalid local part")
+        try:
+            ascii_domain = domain.encode("idna").decode("ascii").lower()
+        except UnicodeError as exc:
+            raise InvalidAddress(f"{text!r} has an invalid domain") from exc
+        labels = ascii_domain.split(".")
+        if (
+            len(ascii_domain) > 253
+            or len(labels) < 2
+            or not all(_LABEL_RE.match(x) for x in labels)
+        ):
+            raise InvalidAddress(f"{text!r} has an invalid domain")
+        return cls(local.lower(), ascii_domain)
+
+    def __str__(self) -> str:
+        return f"{self.local}@{self.domain}"
+
+
+class MailboxKind(StrEnum):
+    """Mailbox types of the trust space (DOMAIN.md, "Mailboxes and identifiers")."""
+
+    PER = "PER"
+    ORG = "ORG"
+    APP = "APP"
+    CAB = "CAB"
+    PAT = "PAT"
+
+
+class MessageKind(StrEnum):
+    """Typed secure messages; each has a module under ``messaging/kinds``."""
+
+    NOTE = "note"
+    DOCUMENT = "document"
+    PRESCRIPTION = "prescription"
+    CERTIFICATE = "certificate"
+    APPOINTMENT = "appointment"
+    CONSENT_REQUEST = "consent-request"
+    CONSENT_RESPONSE = "consent-response"
+    CONSENT_REVOCATION = "consent-revocation"
+    RECEIPT = "receipt"
+    NOTIFICATION = "notification"
+
+
+class Provenance(StrEnum):
+    """How a message entered Pli (ARCHITECTURE.md §3)."""
+
+    E2E = "e2e"
+    GATEWAY = "gateway"
+
+
+class SignatureStatus(StrEnum):
+    """What a reader may conclude from the envelope signature."""
+
+    VALID = "valid"
+    """Signed by the key the directory holds for the sender (or the operator key)."""
+    UNKNOWN_SIGNER = "unknown-signer"
+    """The signature is intact but made by a key nobody vouches for."""
+
+
+class FolderRole(StrEnum):
+    """SPECIAL-USE roles (RFC 6154) plus the inbox."""
+
+    INBOX = "inbox"
+    SENT = "sent"
+    DRAFTS = "drafts"
+    TRASH = "trash"
+    ARCHIVE = "archive"
+    JUNK = "junk"
+
+
+class CredentialKind(StrEnum):
+    """Each credential holds one copy of the account's key bundle."""
+
+    PASSPHRASE = "passphrase"  # noqa: S105 - a kind, not a password
+    APP_PASSWORD = "app-password"  # noqa: S105
+    RECOVERY = "recovery"
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """A copy of the key bundle sealed under a key derived from one secret.
+
+    ``auth_hash`` is the hash of the authentication key derived from that secret: the only
+    thing a server ever compares. The secret itself is never stored.
+    """
+
+    id: str
+    kind: CredentialKind
+    label: str
+    salt: bytes
+    opslimit: int
+    memlimit: int
+    auth_hash: bytes
+    sealed_bundle: bytes
+    created_at: datetime
+    last_used_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    """A local mailbox account and its public keys (raw 32-byte X25519 and Ed25519 keys)."""
+
+    address: Address
+    kind: MailboxKind
+    display_name: str
+    encryption_key: bytes
+    signing_key: bytes
+    created_at: datetime
+    closed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FolderRecord:
+    """IMAP state of one folder (RFC 3501 §2.3.1.1, RFC 7162 §3.1)."""
+
+    name: str
+    role: FolderRole | None
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+    messages: int
+    unseen: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlobRef:
+    """A content-addressed blob: lower-case hex SHA-256 of its bytes, and its size."""
+
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where one copy of a delivered envelope goes, with the key slot that opens it."""
+
+    account: Address
+    folder: FolderRole
+    slot: bytes
+    flags: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Everything committed in one transaction for one envelope.
+
+    The routing fields repeat what the envelope's visible header says, so a store can list
+    and route without parsing envelopes. None of them is message content.
+    """
+
+    envelope_id: str
+    thread_id: str
+    kind: MessageKind
+    sender: Address
+    recipients: tuple[Address, ...]
+    provenance: Provenance
+    date: datetime
+    plaintext_size: int
+    blob: BlobRef
+    placements: tuple[Placement, ...]
+    trace: tuple[TraceEntry, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedMessage:
+    """The result of a committed placement: where it landed and under which UID."""
+
+    account: Address
+    folder: str
+    uid: int
+    modseq: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    """One message in one folder: IMAP state plus the routing fields."""
+
+    folder: str
+    uid: int
+    modseq: int
+    flags: frozenset[str]
+    internal_date: datetime
+    envelope_id: str
+    thread_id: str
+    kind: MessageKind
+    sender: Address
+    provenance: Provenance
+    date: datetime
+    plaintext_size: int
+    blob: BlobRef
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A message with the key slot that the owning account needs to open it."""
+
+    record: MessageRecord
+    slot: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class TraceEntry:
+    """A functional trace line (DOMAIN.md, "Traces"): who did what, never message content."""
+
+    actor: str
+    action: str
+    subject: str
+    at: datetime
+    details: dict[str, str] = field(default_factory=dict)
