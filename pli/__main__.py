@@ -1,0 +1,3 @@
+from pli.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,61 @@
+"""The instance's own secrets, kept as files under ``$PLI_HOME/secrets`` (mode 0600).
+
+- ``instance.key``: 32 random bytes keying the fake salts of unknown accounts and the
+  per-account app-password salts (so they cannot be precomputed by an outsider).
+- ``operator.key``: the Ed25519 seed of the operator signing key that signs ``gateway``
+  envelopes.
+
+They are created once by ``pli init`` and never printed or logged.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import crypto
+
+__all__ = ["InstanceSecrets", "create_secrets", "load_secrets", "SecretsMissing"]
+
+
+class SecretsMissing(Exception):
+    """The data directory was not initialised (run ``pli init``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceSecrets:
+    instance_key: bytes = field(repr=False)
+    operator_key: crypto.SigningKey = field(repr=False)
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def create_secrets(directory: Path) -> None:
+    """Create missing secrets; existing ones are never replaced."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    instance = directory / "instance.key"
+    operator = directory / "operator.key"
+    if not instance.exists():
+        _write_new(instance, random.token_bytes(32))
+    if not operator.exists():
+        _write_new(operator, crypto.generate_signing_key().seed)
+
+
+def load_secrets(directory: Path) -> InstanceSecrets:
+    try:
+        instance = (directory / "instance.key").read_bytes()
+        seed = (directory / "operator.key").read_bytes()
+    except FileNotFoundError:
+        raise SecretsMissing(
+            f"{directory.parent} is not initialised: run `pli init` first"
+        ) from None
+    return InstanceSecrets(instance, crypto.SigningKey.from_seed(seed))

@@ -1,0 +1,140 @@
+"""Pli's settings: a TOML file in the data directory, overridden by ``PLI_*`` variables.
+
+Precedence, highest first: explicit arguments (the command line), environment variables
+(``PLI_DOMAIN``, ``PLI_DATABASE_URL``…), ``$PLI_HOME/pli.toml``, defaults. Limits are
+settings, never constants buried in code. Outside demo mode, :func:`check_safety` refuses the
+defaults that are only fit for a laptop demo.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = ["Settings", "SettingsError", "load_settings", "check_safety", "default_home"]
+
+_TOML_PATH: contextvars.ContextVar[Path | None] = contextvars.ContextVar("toml", default=None)
+
+# libsodium's crypto_pwhash_argon2id interactive limits: the floor for a real deployment.
+INTERACTIVE_OPSLIMIT = 2
+INTERACTIVE_MEMLIMIT = 64 * 1024 * 1024
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+class SettingsError(Exception):
+    """Settings that cannot be used; the message says which and why."""
+
+
+def default_home() -> Path:
+    env = os.environ.get("PLI_HOME")
+    return Path(env) if env else Path.cwd() / "pli-data"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PLI_", extra="forbid")
+
+    home: Path = Field(default_factory=default_home)
+    demo: bool = False
+    domain: str = "pli.localhost"
+    database_url: str | None = None
+    blob_dir: Path | None = None
+
+    host: str = "127.0.0.1"
+    http_port: int = 8080
+    smtp_port: int = 2525
+    submission_port: int = 2587
+    imap_port: int = 2143
+
+    passphrase_opslimit: int = INTERACTIVE_OPSLIMIT
+    passphrase_memlimit: int = INTERACTIVE_MEMLIMIT
+    app_password_opslimit: int = INTERACTIVE_OPSLIMIT
+    app_password_memlimit: int = INTERACTIVE_MEMLIMIT
+
+    max_message_size: int = 25 * 1024 * 1024
+    max_recipients: int = 100
+    group_commit_max: int = 64
+    shutdown_grace_seconds: float = 30.0
+    log_level: str = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - unused on purpose
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = _TOML_PATH.get()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml is not None and toml.exists():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
+        return tuple(sources)
+
+    # -- derived paths --------------------------------------------------------------------
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.home / 'pli.db'}"
+
+    @property
+    def resolved_blob_dir(self) -> Path:
+        return self.blob_dir or self.home / "blobs"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.home / "secrets"
+
+    @property
+    def settings_file(self) -> Path:
+        return self.home / "pli.toml"
+
+
+def load_settings(
+    home: Path | None = None,
+    **overrides: Any,  # noqa: ANN401 - any field of Settings
+) -> Settings:
+    """Settings for ``home`` (or ``$PLI_HOME``), reading its ``pli.toml`` when present."""
+    base = (home or default_home()).resolve()
+    token = _TOML_PATH.set(base / "pli.toml")
+    try:
+        return Settings(home=base, **overrides)
+    finally:
+        _TOML_PATH.reset(token)
+
+
+def check_safety(settings: Settings) -> None:
+    """Refuse, outside demo mode, what would be unsafe with patients' data."""
+    if settings.demo:
+        return
+    problems: list[str] = []
+    if (
+        settings.passphrase_opslimit < INTERACTIVE_OPSLIMIT
+        or settings.passphrase_memlimit < INTERACTIVE_MEMLIMIT
+    ):
+        problems.append(
+            "passphrase_opslimit/passphrase_memlimit are below Argon2id's interactive "
+            f"limits ({INTERACTIVE_OPSLIMIT}, {INTERACTIVE_MEMLIMIT} bytes)"
+        )
+    if (
+        settings.app_password_opslimit < INTERACTIVE_OPSLIMIT
+        or settings.app_password_memlimit < INTERACTIVE_MEMLIMIT
+    ):
+        problems.append("app_password_opslimit/app_password_memlimit are below interactive limits")
+    if settings.host not in LOOPBACK:
+        problems.append(
+            f"host {settings.host!r} is not loopback and TLS is not configured yet: "
+            "keep 127.0.0.1 or put a TLS front in place"
+        )
+    if problems:
+        raise SettingsError("unsafe settings outside demo mode:\n  - " + "\n  - ".join(problems))
