@@ -57,7 +57,7 @@ import secrets
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import nacl.bindings
 import nacl.exceptions
@@ -74,6 +74,13 @@ from crypto.keys import (
     require_bytes,
     verify_signature,
 )
+
+
+class Writable(Protocol):
+    """Where plaintext or ciphertext goes: a file, a socket wrapper, a blob writer."""
+
+    def write(self, data: bytes, /) -> int: ...
+
 
 __all__ = [
     "MAGIC",
@@ -243,7 +250,7 @@ def read_header(source: BinaryIO) -> RoutingHeader:
 def seal_envelope(
     header: RoutingHeader,
     plaintext: BinaryIO,
-    sink: BinaryIO,
+    sink: Writable,
     *,
     signer: SigningKey,
     recipients: Sequence[EncryptionPublicKey],
@@ -276,7 +283,7 @@ def seal_envelope(
 def _write_stream(
     header: RoutingHeader,
     plaintext: BinaryIO,
-    sink: BinaryIO,
+    sink: Writable,
     signer: SigningKey,
     content_key: ContentKey,
     chunk_size: int,
@@ -314,7 +321,7 @@ def _write_stream(
 
 
 def _write_frame(
-    sink: BinaryIO,
+    sink: Writable,
     state: nacl.bindings.crypto_secretstream_xchacha20poly1305_state,
     chunk: bytes,
     ad: bytes,
@@ -334,7 +341,7 @@ def open_envelope(
     source: BinaryIO,
     slot: bytes,
     keys: MailboxKeys,
-    sink: BinaryIO,
+    sink: Writable,
     *,
     max_size: int | None = None,
 ) -> OpenedEnvelope:
@@ -362,7 +369,7 @@ def _read_stream(
     header: RoutingHeader,
     header_bytes: bytes,
     content_key: ContentKey,
-    sink: BinaryIO,
+    sink: Writable,
 ) -> OpenedEnvelope:
     ad = header_hash(header_bytes)
     stream_header = _read_exact(source, _STREAM_HEADER_BYTES)
@@ -390,7 +397,7 @@ def _pull_frames(
     ad: bytes,
     size: int,
     digest: hashlib.blake2b,
-    sink: BinaryIO,
+    sink: Writable,
 ) -> tuple[int, bytes]:
     """Decrypt data frames into ``sink`` up to the final one: (plaintext size, signature)."""
     total = 0

@@ -152,20 +152,30 @@ class MailboxKeys:
 
     encryption_secret: bytes = field(repr=False)
     signing_seed: bytes = field(repr=False)
+    # Derived once: deriving the public keys costs a scalar multiplication each time, and a
+    # session signs and seals many messages with the same keys.
+    _signing: SigningKey = field(init=False, repr=False, compare=False)
+    _encryption_public: EncryptionPublicKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         require_bytes(self.encryption_secret, KEY_BYTES, "an X25519 secret key")
         require_bytes(self.signing_seed, KEY_BYTES, "an Ed25519 seed")
+        object.__setattr__(self, "_signing", SigningKey(self.signing_seed))
+        object.__setattr__(
+            self,
+            "_encryption_public",
+            EncryptionPublicKey(nacl.bindings.crypto_scalarmult_base(self.encryption_secret)),
+        )
 
     @property
     def encryption_public(self) -> EncryptionPublicKey:
         """The X25519 public key, published in the directory."""
-        return EncryptionPublicKey(nacl.bindings.crypto_scalarmult_base(self.encryption_secret))
+        return self._encryption_public
 
     @property
     def signing_key(self) -> SigningKey:
         """The Ed25519 signing key."""
-        return SigningKey(self.signing_seed)
+        return self._signing
 
     @property
     def signing_public(self) -> SigningPublicKey:

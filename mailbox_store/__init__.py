@@ -16,6 +16,7 @@ from mailbox_store.group_commit import CommitStats
 from mailbox_store.memory import InMemoryMailboxStore
 from mailbox_store.migrate import migrate
 from mailbox_store.sql import SqlMailboxStore
+from mailbox_store.tiered import TieredBlobStore
 
 __all__ = [
     "CommitStats",
@@ -23,5 +24,6 @@ __all__ = [
     "InMemoryBlobStore",
     "InMemoryMailboxStore",
     "SqlMailboxStore",
+    "TieredBlobStore",
     "migrate",
 ]

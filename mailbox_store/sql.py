@@ -32,18 +32,23 @@ Implementation notes (the invariants):
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Select, and_, case, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mailbox_store import engine as engines
+from mailbox_store.blobs import FileBlobStore
 from mailbox_store.group_commit import CommitStats, GroupCommitter
 from mailbox_store.invariants import (
     DEFAULT_FOLDERS,
@@ -67,10 +72,12 @@ from mailbox_store.tables import (
     EnvelopeRecipientRow,
     EnvelopeRow,
     FolderRow,
+    InlineBlobRow,
     KeySlotRow,
     MessageRow,
     TraceRow,
 )
+from mailbox_store.tiered import TieredBlobStore
 from messaging.errors import (
     AccountExists,
     InvalidMessage,
@@ -210,8 +217,29 @@ def _revocation(at: datetime) -> dict[str, Any]:
 class SqlMailboxStore:
     """The mailbox store on SQLite or PostgreSQL. Make one with :meth:`open`."""
 
-    def __init__(self, engine: AsyncEngine, *, clock: Clock, group_commit_max: int) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        clock: Clock,
+        group_commit_max: int,
+        blob_dir: Path | None = None,
+        inline_blob_max: int = 64 * 1024,
+    ) -> None:
         self._engine = engine
+        self._blobs = (
+            None
+            if blob_dir is None
+            else TieredBlobStore(
+                FileBlobStore(blob_dir),
+                inline_max=inline_blob_max,
+                fetch=self._fetch_inline,
+                loop=asyncio.get_running_loop(),
+            )
+        )
+        dialect_insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        # Equal bytes have equal digests: a second copy is simply not needed.
+        self._insert_inline = dialect_insert(InlineBlobRow).on_conflict_do_nothing()
         self._writer = engine.execution_options(**engines.WRITE)
         self._clock = clock
         self._closed = False
@@ -227,10 +255,15 @@ class SqlMailboxStore:
         group_commit_max: int = 64,
         pool_size: int = 10,
         clock: Clock | None = None,
+        blob_dir: Path | None = None,
+        inline_blob_max: int = 64 * 1024,
     ) -> SqlMailboxStore:
         """Connect to ``url``, migrate the schema to head, and return the store.
 
         ``url`` is ``sqlite+aiosqlite:///path/pli.db`` or ``postgresql+asyncpg://…``.
+        With ``blob_dir``, :attr:`blobs` is the store's blob store: blobs of at most
+        ``inline_blob_max`` bytes are committed in the database with their delivery,
+        larger ones are files under ``blob_dir`` (see :mod:`mailbox_store.tiered`).
         Raises ``Unavailable`` when the database cannot be reached.
         """
         engine = engines.create_engine(url, pool_size=pool_size)
@@ -240,7 +273,37 @@ class SqlMailboxStore:
         except BaseException:
             await engine.dispose()
             raise
-        return cls(engine, clock=clock or SystemClock(), group_commit_max=group_commit_max)
+        return cls(
+            engine,
+            clock=clock or SystemClock(),
+            group_commit_max=group_commit_max,
+            blob_dir=blob_dir,
+            inline_blob_max=inline_blob_max,
+        )
+
+    @property
+    def blobs(self) -> TieredBlobStore:
+        """The blob store that goes with this store (needs ``blob_dir`` at open)."""
+        if self._blobs is None:
+            raise RuntimeError("this store was opened without a blob directory")
+        return self._blobs
+
+    async def _fetch_inline(self, digest: str) -> bytes | None:
+        async with self._reading() as connection:
+            found = await connection.execute(
+                select(InlineBlobRow.data).where(InlineBlobRow.digest == digest)
+            )
+            return found.scalar_one_or_none()
+
+    def _inline_rows(self, deliveries: Iterable[Delivery]) -> list[dict[str, Any]]:
+        if self._blobs is None:
+            return []
+        rows = []
+        for delivery in deliveries:
+            data = self._blobs.pending(delivery.blob)
+            if data is not None:
+                rows.append({"digest": delivery.blob.digest, "data": data})
+        return rows
 
     @property
     def stats(self) -> CommitStats:
@@ -557,9 +620,13 @@ class SqlMailboxStore:
     # -- deliveries ---------------------------------------------------------------------
 
     async def deliver(self, delivery: Delivery) -> list[PlacedMessage]:
-        check_delivery(delivery)
-        self._ensure_open()
-        return await self._committer.submit(delivery)
+        try:
+            check_delivery(delivery)
+            self._ensure_open()
+            return await self._committer.submit(delivery)
+        finally:
+            if self._blobs is not None:
+                self._blobs.release(delivery.blob)
 
     async def _commit_group(self, deliveries: Sequence[Delivery]) -> list[_Outcome]:
         async with self._writing() as connection:
@@ -715,6 +782,9 @@ class SqlMailboxStore:
             outcomes[index] = placed
 
         await connection.execute(insert(EnvelopeRow), envelopes)
+        inline = self._inline_rows(delivery for _, delivery, _ in accepted)
+        if inline:
+            await connection.execute(self._insert_inline, inline)
         if recipients:
             await connection.execute(insert(EnvelopeRecipientRow), recipients)
         await connection.execute(insert(MessageRow), messages)

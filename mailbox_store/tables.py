@@ -231,6 +231,15 @@ class KeySlotRow(Base):
     )
 
 
+class InlineBlobRow(Base):
+    """A small encrypted blob, kept in the database and committed with its delivery."""
+
+    __tablename__ = "inline_blobs"
+
+    digest: Mapped[str] = mapped_column(primary_key=True)
+    data: Mapped[bytes]
+
+
 class TraceRow(Base):
     __tablename__ = "trace"
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import email.policy
 import io
-import uuid
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +29,7 @@ from email.parser import BytesParser
 from typing import BinaryIO
 
 import crypto
+from messaging.account_cache import AccountCache
 from messaging.errors import InvalidMessage, NotFound, RuleViolation, UnknownMailbox
 from messaging.kinds import classify
 from messaging.ports import BlobStore, Clock, KeyDirectory, MailboxStore, Notifier
@@ -58,6 +59,7 @@ _MAX_HEADER_SECTION = 256 * 1024
 class Limits:
     max_message_size: int = 25 * 1024 * 1024
     max_recipients: int = 100
+    account_cache_seconds: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,7 @@ class DeliveryService:
         self._clock = clock
         self._operator_key = operator_key
         self._limits = limits or Limits()
+        self._accounts = AccountCache(store, ttl=self._limits.account_cache_seconds)
 
     @property
     def operator_public_key(self) -> crypto.SigningPublicKey:
@@ -117,7 +120,7 @@ class DeliveryService:
         kind: MessageKind | None = None,
     ) -> Submitted:
         """Seal with the sender's own key (``e2e``), deliver, keep a Sent copy."""
-        account = await self._store.get_account(sender)
+        account = await self._accounts.get(sender)
         _raise_if(check_sender(account, sender))
         assert account is not None  # noqa: S101 - check_sender refused None above
         if account.signing_key != sender_keys.signing_public.raw:
@@ -150,7 +153,7 @@ class DeliveryService:
         """Seal a message that arrived in clear under the operator key (``gateway``)."""
         sent_copy = None
         if sent_copy_for is not None:
-            sent_copy = await self._store.get_account(sent_copy_for)
+            sent_copy = await self._accounts.get(sent_copy_for)
             _raise_if(check_sender(sent_copy, sent_copy_for))
         return await self._submit(
             sender=sender,
@@ -181,7 +184,7 @@ class DeliveryService:
     ) -> Submitted:
         source, size = _as_source(message, size)
         _raise_if(check_size(size, self._limits.max_message_size))
-        found = {r: await self._store.get_account(r) for r in recipients}
+        found = await self._accounts.get_many(recipients)
         _raise_if(check_recipients(recipients, found, self._limits.max_recipients))
         if kind is None:
             kind = _classify(source)
@@ -197,9 +200,12 @@ class DeliveryService:
                 raise UnknownMailbox(f"no published key for {address}")
             public_keys.append(crypto.EncryptionPublicKey(published.encryption_key))
         now = self._clock.now()
+        # One read of the system's randomness for both identifiers: it is a system call,
+        # and this is the hot path.
+        random_ids = secrets.token_bytes(32)
         header = crypto.RoutingHeader(
-            envelope_id=uuid.uuid4().hex,
-            thread_id=thread_id or uuid.uuid4().hex,
+            envelope_id=random_ids[:16].hex(),
+            thread_id=thread_id or random_ids[16:].hex(),
             kind=kind.value,
             sender=str(sender),
             recipients=tuple(str(r) for r in recipients),
@@ -341,8 +347,8 @@ def _classify(source: BinaryIO) -> MessageKind:
                 break
     finally:
         source.seek(start)
-    parsed = BytesParser(policy=email.policy.default).parsebytes(head, headersonly=True)
-    return classify(parsed)
+    # compat32 parses headers lazily: typing a message must not cost more than sealing it.
+    return classify(BytesParser(policy=email.policy.compat32).parsebytes(head, headersonly=True))
 
 
 def _rfc3339(moment: datetime) -> str:

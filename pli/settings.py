@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     max_message_size: int = 25 * 1024 * 1024
     max_recipients: int = 100
     group_commit_max: int = 64
+    inline_blob_max: int = 64 * 1024
     shutdown_grace_seconds: float = 30.0
     log_level: str = "INFO"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import crypto
-from mailbox_store import FileBlobStore, SqlMailboxStore
+from mailbox_store import SqlMailboxStore, TieredBlobStore
 from messaging import (
     AccountService,
     DeliveryService,
@@ -31,7 +31,7 @@ class Pli:
     settings: Settings
     secrets: InstanceSecrets
     store: SqlMailboxStore
-    blobs: FileBlobStore
+    blobs: TieredBlobStore
     notifier: InProcessNotifier
     clock: Clock
     accounts: AccountService
@@ -53,9 +53,12 @@ async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
     secrets = load_secrets(settings.secrets_dir)
     clock = clock or SystemClock()
     store = await SqlMailboxStore.open(
-        settings.resolved_database_url, group_commit_max=settings.group_commit_max
+        settings.resolved_database_url,
+        group_commit_max=settings.group_commit_max,
+        blob_dir=settings.resolved_blob_dir,
+        inline_blob_max=settings.inline_blob_max,
     )
-    blobs = FileBlobStore(settings.resolved_blob_dir)
+    blobs = store.blobs
     notifier = InProcessNotifier()
     accounts = AccountService(
         store=store,

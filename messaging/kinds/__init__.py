@@ -7,7 +7,7 @@ structured part follows. ``note`` is the plain message every other kind falls ba
 
 from __future__ import annotations
 
-from email.message import EmailMessage
+from email.message import Message
 
 from messaging.kinds.base import KindSpec
 from messaging.kinds.note import NOTE
@@ -26,7 +26,7 @@ def spec_for(kind: MessageKind) -> KindSpec:
         raise LookupError(f"message kind {kind.value!r} is not registered") from None
 
 
-def classify(msg: EmailMessage) -> MessageKind:
+def classify(msg: Message) -> MessageKind:
     """The kind a message is: its declared ``X-Pli-Type`` when registered, else by content."""
     declared = str(msg.get(KIND_HEADER, "")).strip().lower()
     for kind in REGISTRY:

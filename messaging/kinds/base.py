@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import Message
 
 from messaging.types import MessageKind
 
@@ -17,4 +17,4 @@ class KindSpec:
     schema_version: int
     description_fr: str
     description_en: str
-    recognises: Callable[[EmailMessage], bool]
+    recognises: Callable[[Message], bool]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from email.message import EmailMessage
+from email.message import Message
 
 from messaging.kinds.base import KindSpec
 from messaging.types import MessageKind
@@ -10,7 +10,7 @@ from messaging.types import MessageKind
 __all__ = ["NOTE"]
 
 
-def _any_message(_msg: EmailMessage) -> bool:
+def _any_message(_msg: Message) -> bool:
     return True
 
 

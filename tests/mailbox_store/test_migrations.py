@@ -23,7 +23,9 @@ from mailbox_store.migrate import (
 from mailbox_store.tables import Base
 from tests.mailbox_store import factories as f
 
+HEAD = "store_0002"
 STORE_TABLES = {
+    "inline_blobs",
     "accounts",
     "credentials",
     "folders",
@@ -48,7 +50,7 @@ async def test_migrate_builds_the_schema_on_an_empty_database(database_url: str)
 
     engine = engines.create_engine(database_url)
     try:
-        assert await current_revision(engine) == "store_0001"
+        assert await current_revision(engine) == HEAD
         async with engine.connect() as connection:
             tables = await connection.run_sync(lambda c: set(sa.inspect(c).get_table_names()))
         assert tables == STORE_TABLES | {VERSION_TABLE}
@@ -75,9 +77,9 @@ async def test_the_models_match_the_migrations(database_url: str) -> None:
         await engine.dispose()
 
 
-async def test_the_first_revision_is_store_0001_and_is_the_only_head() -> None:
+async def test_the_revisions_form_one_line_from_store_0001_to_the_head() -> None:
     script = await asyncio.to_thread(ScriptDirectory.from_config, alembic_config())
-    assert script.get_heads() == ["store_0001"]
+    assert script.get_heads() == [HEAD]
     assert script.get_base() == "store_0001"
 
 
@@ -102,7 +104,7 @@ async def test_processes_starting_together_migrate_once(database_url: str) -> No
 
     engine = engines.create_engine(database_url)
     try:
-        assert await current_revision(engine) == "store_0001"
+        assert await current_revision(engine) == HEAD
     finally:
         await engine.dispose()
 

@@ -14,6 +14,7 @@ from mailbox_store import (
     InMemoryBlobStore,
     InMemoryMailboxStore,
     SqlMailboxStore,
+    TieredBlobStore,
 )
 from messaging.ports import BlobStore, MailboxStore
 
@@ -29,6 +30,7 @@ def test_the_public_names_are_curated() -> None:
         "InMemoryBlobStore",
         "InMemoryMailboxStore",
         "SqlMailboxStore",
+        "TieredBlobStore",
         "migrate",
     ]
     for name in mailbox_store.__all__:
@@ -44,7 +46,7 @@ def test_mailbox_stores_implement_every_method_of_the_port(implementation: type)
         assert list(inspect.signature(method).parameters) == list(expected.parameters), name
 
 
-@pytest.mark.parametrize("implementation", [FileBlobStore, InMemoryBlobStore])
+@pytest.mark.parametrize("implementation", [FileBlobStore, InMemoryBlobStore, TieredBlobStore])
 def test_blob_stores_implement_every_method_of_the_port(implementation: type) -> None:
     for name in port_methods(BlobStore):
         assert callable(getattr(implementation, name)), name
