@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 
 __all__ = ["configure_logging"]
 
-_STANDARD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+# uvicorn adds a terminal-coloured copy of its message; a JSON line has no use for it.
+_STANDARD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -38,3 +39,5 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Migration chatter at every start says nothing an operator needs.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
