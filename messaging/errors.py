@@ -41,7 +41,16 @@ class InvalidAddress(PliError, ValueError):
 
 
 class InvalidMessage(PliError, ValueError):
-    """Input that is not an acceptable message."""
+    """Input that is not an acceptable message; ``code`` names the check that failed.
+
+    Codes are stable strings (``zip-bomb``, ``xml-entity``, ``ins-key``…) that gateways map
+    to their protocol's replies and that tests assert on.
+    """
+
+    def __init__(self, reason: str, code: str = "invalid-message") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
 
 
 class RuleViolation(PliError):
