@@ -1,0 +1,1 @@
+"""Revisions of the directory schema: ``dir_0001`` (tables and search), then onwards."""
