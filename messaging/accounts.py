@@ -17,6 +17,7 @@ Argon2id run finds the matching credential among all of them, whatever their num
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import uuid
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 
 import crypto
 from messaging.errors import AccountExists, AuthenticationFailed, MailboxClosed, NotFound
-from messaging.ports import Clock, MailboxStore
+from messaging.ports import Clock, KeyPublisher, MailboxStore
 from messaging.types import AccountRecord, Address, Credential, CredentialKind, MailboxKind
 
 __all__ = ["AccountService", "CreatedAccount", "UnlockedAccount", "NewAppPassword"]
@@ -61,12 +62,14 @@ class AccountService:
         instance_secret: bytes,
         passphrase_limits: crypto.Argon2Limits,
         app_password_limits: crypto.Argon2Limits,
+        publisher: KeyPublisher | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._secret = instance_secret
         self._passphrase_limits = passphrase_limits
         self._app_limits = app_password_limits
+        self._publisher = publisher
 
     # -- creation -----------------------------------------------------------------------
 
@@ -87,11 +90,30 @@ class AccountService:
         )
         recovery_key = crypto.generate_recovery_key()
         credentials = [
-            self._credential(keys, CredentialKind.PASSPHRASE, "passphrase", passphrase),
-            self._credential(keys, CredentialKind.RECOVERY, "recovery key", recovery_key),
+            await self._credential(keys, CredentialKind.PASSPHRASE, "passphrase", passphrase),
+            await self._credential(keys, CredentialKind.RECOVERY, "recovery key", recovery_key),
         ]
         await self._store.create_account(account, credentials)
+        # Published after the account exists, never before: a leaf for an address that
+        # turned out to be taken would be a key swap.
+        await self.publish(account)
         return CreatedAccount(account=account, recovery_key=recovery_key)
+
+    async def publish(self, account: AccountRecord) -> None:
+        """Publish the account's keys (again: republishing unchanged keys adds nothing)."""
+        if self._publisher is not None:
+            await self._publisher.publish(
+                account.address, account.encryption_key, account.signing_key
+            )
+
+    async def publish_all(self) -> int:
+        """Publish every open local account's keys; run at start-up to heal a failed publish."""
+        count = 0
+        for account in await self._store.list_accounts():
+            if account.closed_at is None:
+                await self.publish(account)
+                count += 1
+        return count
 
     # -- unlocking ----------------------------------------------------------------------
 
@@ -110,11 +132,11 @@ class AccountService:
         salt = self._salt_for(address, kind, candidates)
         limits = self._limits_for(kind, candidates)
         try:
-            derived = crypto.derive_keys(secret, salt, limits)
+            derived = await _derive(secret, salt, limits)
         except crypto.KeyFormatError:
             # An empty or malformed secret is a wrong secret: the same answer, and the
             # same cost, as any other wrong one.
-            derived = crypto.derive_keys("\x00invalid", salt, limits)
+            derived = await _derive("\x00invalid", salt, limits)
             candidates = []
         matched: Credential | None = None
         for credential in candidates:
@@ -151,12 +173,14 @@ class AccountService:
             for c in await self._store.list_credentials(address)
             if c.kind is CredentialKind.PASSPHRASE
         ]
-        fresh = self._credential(unlocked.keys, CredentialKind.PASSPHRASE, "passphrase", new)
+        fresh = await self._credential(unlocked.keys, CredentialKind.PASSPHRASE, "passphrase", new)
         await self._store.replace_credentials(address, old_ids, [fresh])
 
     async def create_app_password(self, unlocked: UnlockedAccount, label: str) -> NewAppPassword:
         password = crypto.generate_app_password()
-        credential = self._credential(unlocked.keys, CredentialKind.APP_PASSWORD, label, password)
+        credential = await self._credential(
+            unlocked.keys, CredentialKind.APP_PASSWORD, label, password
+        )
         await self._store.add_credential(unlocked.account.address, credential)
         return NewAppPassword(credential, password)
 
@@ -174,7 +198,7 @@ class AccountService:
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _credential(
+    async def _credential(
         self, keys: crypto.MailboxKeys, kind: CredentialKind, label: str, secret: str
     ) -> Credential:
         if kind is CredentialKind.APP_PASSWORD:
@@ -185,7 +209,7 @@ class AccountService:
                 secret = _normalise_recovery(secret)
             salt = crypto.new_salt()
             limits = self._passphrase_limits
-        derived = crypto.derive_keys(secret, salt, limits)
+        derived = await _derive(secret, salt, limits)
         return Credential(
             id=uuid.uuid4().hex,
             kind=kind,
@@ -221,6 +245,11 @@ class AccountService:
         """The salt a client needs to derive its keys; a stable fake one for unknown addresses."""
         passphrase = [c for c in credentials if c.kind is CredentialKind.PASSPHRASE]
         return self._salt_for(address, CredentialKind.PASSPHRASE, passphrase)
+
+
+async def _derive(secret: str, salt: bytes, limits: crypto.Argon2Limits) -> crypto.DerivedKeys:
+    # Argon2id is built to take tens of milliseconds and megabytes: never on the event loop.
+    return await asyncio.to_thread(crypto.derive_keys, secret, salt, limits)
 
 
 def _normalise_recovery(secret: str) -> str:

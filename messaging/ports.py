@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
 
 from messaging.types import (
     AccountRecord,
@@ -30,11 +30,17 @@ from messaging.types import (
     TraceEntry,
 )
 
+if TYPE_CHECKING:  # the proofs' module uses these ports itself
+    from crypto.merkle import SignedTreeHead
+    from messaging.transparency import ConsistencyProof, KeyProof
+
 __all__ = [
     "BlobWriter",
     "BlobStore",
     "MailboxStore",
     "KeyDirectory",
+    "KeyLog",
+    "KeyPublisher",
     "PublishedKeys",
     "Notifier",
     "Clock",
@@ -171,6 +177,28 @@ class KeyDirectory(Protocol):
     async def signing_keys(self, address: Address) -> list[bytes]:
         """Every signing key ``address`` has published, current and past (rotations)."""
         ...
+
+
+class KeyPublisher(Protocol):
+    """Where a new account's public keys are published (the transparency log)."""
+
+    async def publish(self, address: Address, encryption_key: bytes, signing_key: bytes) -> object:
+        """Make these the current keys of ``address``; publishing them again is a no-op."""
+        ...
+
+
+class KeyLog(KeyDirectory, Protocol):
+    """A key directory whose answers come with transparency-log proofs (RFC 9162 style)."""
+
+    async def lookup_with_proof(
+        self, address: Address, *, known_size: int | None = None
+    ) -> KeyProof | None:
+        """The latest leaf of ``address`` with its inclusion (and consistency) proofs."""
+        ...
+
+    async def consistency_proof(self, old_size: int, new_size: int) -> ConsistencyProof: ...
+
+    async def latest_head(self) -> SignedTreeHead: ...
 
 
 class Notifier(Protocol):
