@@ -53,6 +53,7 @@ __all__ = ["DeliveryService", "Limits", "Submitted", "OpenedMessage"]
 
 _SEEN = frozenset({"\\Seen"})
 _MAX_HEADER_SECTION = 256 * 1024
+_MAX_STRUCTURE_PARSE = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +188,7 @@ class DeliveryService:
         found = await self._accounts.get_many(recipients)
         _raise_if(check_recipients(recipients, found, self._limits.max_recipients))
         if kind is None:
-            kind = _classify(source)
+            kind = _classify(source, size)
         targets: list[tuple[Address, FolderRole, frozenset[str]]] = [
             (r, FolderRole.INBOX, frozenset()) for r in recipients
         ]
@@ -333,11 +334,19 @@ def _as_source(message: bytes | BinaryIO, size: int | None) -> tuple[BinaryIO, i
     return message, size
 
 
-def _classify(source: BinaryIO) -> MessageKind:
-    """Type a message from its header section only (read up to the first blank line)."""
+def _classify(source: BinaryIO, size: int) -> MessageKind:
+    """Type a message: by its declared ``X-Pli-Type``, else by its MIME structure.
+
+    A message up to ``_MAX_STRUCTURE_PARSE`` bytes is parsed whole (a Thunderbird reply to
+    an invitation is typed by its ``text/calendar`` part); a larger one by its header
+    section only, so typing never costs more than sealing.
+    """
     start = source.tell()
-    head = b""
     try:
+        if size <= _MAX_STRUCTURE_PARSE:
+            whole = source.read(size)
+            return classify(BytesParser(policy=email.policy.compat32).parsebytes(whole))
+        head = b""
         while len(head) < _MAX_HEADER_SECTION:
             chunk = source.read(8192)
             if not chunk:
@@ -347,7 +356,6 @@ def _classify(source: BinaryIO) -> MessageKind:
                 break
     finally:
         source.seek(start)
-    # compat32 parses headers lazily: typing a message must not cost more than sealing it.
     return classify(BytesParser(policy=email.policy.compat32).parsebytes(head, headersonly=True))
 
 

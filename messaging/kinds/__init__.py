@@ -9,6 +9,15 @@ from __future__ import annotations
 
 from email.message import Message
 
+from messaging.kinds import (
+    appointment,
+    certificate,
+    consent,
+    document,
+    notification,
+    prescription,
+    receipt,
+)
 from messaging.kinds.base import KindSpec
 from messaging.kinds.note import NOTE
 from messaging.mime import KIND_HEADER
@@ -16,7 +25,21 @@ from messaging.types import MessageKind
 
 __all__ = ["KindSpec", "REGISTRY", "classify", "spec_for"]
 
-REGISTRY: dict[MessageKind, KindSpec] = {NOTE.kind: NOTE}
+REGISTRY: dict[MessageKind, KindSpec] = {
+    spec.kind: spec
+    for spec in (
+        NOTE,
+        document.SPEC,
+        prescription.SPEC,
+        certificate.SPEC,
+        appointment.SPEC,
+        consent.SPEC_REQUEST,
+        consent.SPEC_RESPONSE,
+        consent.SPEC_REVOCATION,
+        receipt.SPEC,
+        notification.SPEC,
+    )
+}
 
 
 def spec_for(kind: MessageKind) -> KindSpec:
