@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+from directory import SqlDirectory
 from messaging import (
     Address,
     Attachment,
@@ -24,6 +25,7 @@ from messaging import (
     parse_message,
 )
 from messaging.mime import new_message_id
+from pli import cli_directory
 from pli import demo as demo_module
 from pli.secrets import SecretsMissing
 from pli.settings import Settings, SettingsError, load_settings
@@ -317,13 +319,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--demo", action="store_true", help="demo mode (laptop defaults allowed)")
     p.add_argument("--domain", help="mail domain of this instance")
     p.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in the data dir)")
-    p.set_defaults(handler=cmd_init)
+    p.set_defaults(handler=_runs(cmd_init))
 
     p = sub.add_parser("serve", help="run every front (SMTP, IMAP, HTTP) until SIGTERM")
-    p.set_defaults(handler=cmd_serve)
+    p.set_defaults(handler=_runs(cmd_serve))
 
     p = sub.add_parser("demo", help="seed demo accounts and messages (demo mode only)")
-    p.set_defaults(handler=cmd_demo)
+    p.set_defaults(handler=_runs(cmd_demo))
 
     account = sub.add_parser("account", help="manage mailbox accounts")
     asub = account.add_subparsers(dest="account_command", required=True, metavar="ACTION")
@@ -331,10 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("address")
     p.add_argument("--kind", default="PER", choices=[k.value for k in MailboxKind])
     p.add_argument("--name", help="display name")
-    p.set_defaults(handler=cmd_account_create)
+    p.set_defaults(handler=_runs(cmd_account_create))
     p = asub.add_parser("list", help="list accounts")
     p.add_argument("--kind", choices=[k.value for k in MailboxKind])
-    p.set_defaults(handler=cmd_account_list)
+    p.set_defaults(handler=_runs(cmd_account_list))
     p = asub.add_parser("passwd", help="change the passphrase")
     p.add_argument("address")
     p.add_argument(
@@ -342,18 +344,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="prove ownership with the recovery key instead of the passphrase",
     )
-    p.set_defaults(handler=cmd_account_passwd)
+    p.set_defaults(handler=_runs(cmd_account_passwd))
     p = asub.add_parser("app-password", help="app passwords for mail clients")
     p.add_argument("address")
     apsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     q = apsub.add_parser("create", help="create one (asks for the passphrase)")
     q.add_argument("--label", required=True, help="what it is for, e.g. 'Thunderbird'")
-    q.set_defaults(handler=cmd_app_password)
+    q.set_defaults(handler=_runs(cmd_app_password))
     q = apsub.add_parser("list", help="list them")
-    q.set_defaults(handler=cmd_app_password)
+    q.set_defaults(handler=_runs(cmd_app_password))
     q = apsub.add_parser("revoke", help="revoke one by its id (or a prefix)")
     q.add_argument("id")
-    q.set_defaults(handler=cmd_app_password)
+    q.set_defaults(handler=_runs(cmd_app_password))
 
     p = sub.add_parser("send", help="send a message from a local account (sealed e2e)")
     p.add_argument("--from", dest="sender", required=True)
@@ -364,12 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
     body.add_argument("--body-file")
     p.add_argument("--attach", action="append", metavar="FILE")
     p.add_argument("--kind", default="note", choices=["note"])
-    p.set_defaults(handler=cmd_send)
+    p.set_defaults(handler=_runs(cmd_send))
 
     p = sub.add_parser("list", help="list a folder (asks for the passphrase)")
     p.add_argument("address")
     p.add_argument("--folder", default="INBOX")
-    p.set_defaults(handler=cmd_list)
+    p.set_defaults(handler=_runs(cmd_list))
 
     p = sub.add_parser("read", help="open and show a message (asks for the passphrase)")
     p.add_argument("address")
@@ -377,18 +379,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folder", default="INBOX")
     p.add_argument("--save", metavar="DIR", help="save attachments there")
     p.add_argument("--raw", action="store_true", help="print the RFC 5322 message")
-    p.set_defaults(handler=cmd_read)
+    p.set_defaults(handler=_runs(cmd_read))
 
+    cli_directory.register(sub, _open_directory)
     return parser
+
+
+def _runs(command: Handler) -> Callable[[argparse.Namespace], int]:
+    """A command line handler: settings from the arguments, then the command's coroutine."""
+
+    def run(args: argparse.Namespace) -> int:
+        return asyncio.run(command(args, _settings(args)))
+
+    return run
+
+
+async def _open_directory(args: argparse.Namespace) -> SqlDirectory:
+    settings = _settings(args)
+    return await SqlDirectory.open(settings.resolved_database_url)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        settings = _settings(args)
-        handler: Handler = args.handler
-        return asyncio.run(handler(args, settings))
+        handler: Callable[[argparse.Namespace], int] = args.handler
+        return handler(args)
     except (CommandError, PliError, SettingsError, SecretsMissing) as exc:
         fail(str(exc))
         return 1

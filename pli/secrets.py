@@ -4,6 +4,8 @@
   per-account app-password salts (so they cannot be precomputed by an outsider).
 - ``operator.key``: the Ed25519 seed of the operator signing key that signs ``gateway``
   envelopes.
+- ``log.key``: the Ed25519 seed of the key-transparency log's signing key (its public half
+  is what clients pin); kept apart from the operator key so either can be rotated alone.
 
 They are created once by ``pli init`` and never printed or logged.
 """
@@ -28,6 +30,7 @@ class SecretsMissing(Exception):
 class InstanceSecrets:
     instance_key: bytes = field(repr=False)
     operator_key: crypto.SigningKey = field(repr=False)
+    log_key: crypto.SigningKey = field(repr=False)
 
 
 def _write_new(path: Path, data: bytes) -> None:
@@ -48,14 +51,22 @@ def create_secrets(directory: Path) -> None:
         _write_new(instance, random.token_bytes(32))
     if not operator.exists():
         _write_new(operator, crypto.generate_signing_key().seed)
+    log = directory / "log.key"
+    if not log.exists():
+        _write_new(log, crypto.generate_signing_key().seed)
 
 
 def load_secrets(directory: Path) -> InstanceSecrets:
     try:
         instance = (directory / "instance.key").read_bytes()
         seed = (directory / "operator.key").read_bytes()
+        if not (directory / "log.key").exists():
+            create_secrets(directory)  # a data directory from before the key log
+        log_seed = (directory / "log.key").read_bytes()
     except FileNotFoundError:
         raise SecretsMissing(
             f"{directory.parent} is not initialised: run `pli init` first"
         ) from None
-    return InstanceSecrets(instance, crypto.SigningKey.from_seed(seed))
+    return InstanceSecrets(
+        instance, crypto.SigningKey.from_seed(seed), crypto.SigningKey.from_seed(log_seed)
+    )

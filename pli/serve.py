@@ -20,7 +20,7 @@ import uvicorn
 from pli.logs import configure_logging
 from pli.settings import Settings, check_safety
 from pli.wiring import open_pli
-from web import create_app
+from web import AccountAuthenticator, WebSettings, create_app
 
 __all__ = ["serve"]
 
@@ -56,8 +56,16 @@ async def serve(settings: Settings) -> int:
 
     http_sock = _listen(settings.host, settings.http_port)
     http_port = http_sock.getsockname()[1]
+    published = await pli.accounts.publish_all()
+    log.info("keys published", extra={"accounts": published})
+    app = create_app(
+        directory=pli.directory,
+        key_log=pli.key_log,
+        authenticator=AccountAuthenticator(pli.accounts),
+        settings=WebSettings(),
+    )
     config = uvicorn.Config(
-        create_app(),
+        app,
         log_config=None,
         access_log=False,
         lifespan="off",

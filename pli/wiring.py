@@ -1,4 +1,5 @@
-"""The only place that chooses implementations: SQL store, file blobs, local key directory.
+"""The only place that chooses implementations: SQL store and directory, tiered blobs, the
+transparency-logged key directory, in-process notifications.
 
 Everything else receives its collaborators through its constructor.
 """
@@ -6,18 +7,22 @@ Everything else receives its collaborators through its constructor.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import crypto
+from directory import SqlDirectory
+from directory.keys import TransparentKeyDirectory
 from mailbox_store import SqlMailboxStore, TieredBlobStore
 from messaging import (
     AccountService,
     DeliveryService,
     InProcessNotifier,
     Limits,
-    LocalKeyDirectory,
     SystemClock,
 )
 from messaging.ports import Clock
+from messaging.transparency import KeyVerifier
+from messaging.verified_keys import VerifiedKeyDirectory
 from pli.secrets import InstanceSecrets, create_secrets, load_secrets
 from pli.settings import Settings
 
@@ -32,14 +37,21 @@ class Pli:
     secrets: InstanceSecrets
     store: SqlMailboxStore
     blobs: TieredBlobStore
+    directory: SqlDirectory
+    key_log: TransparentKeyDirectory
+    keys: VerifiedKeyDirectory
     notifier: InProcessNotifier
     clock: Clock
     accounts: AccountService
     delivery: DeliveryService
 
     async def close(self) -> None:
-        """Finish the commits in flight, then release the database."""
-        await self.store.close()
+        """Finish the commits in flight, remember the trusted log head, release databases."""
+        try:
+            await self.store.close()
+        finally:
+            _save_trusted_head(self.settings, self.keys.verifier.state())
+            await self.directory.close()
 
 
 def initialise(settings: Settings) -> None:
@@ -49,16 +61,52 @@ def initialise(settings: Settings) -> None:
     create_secrets(settings.secrets_dir)
 
 
+def log_id(settings: Settings) -> str:
+    """The name of this instance's key log, in every tree head it signs."""
+    return f"{settings.domain}/keys/v1"
+
+
+def _trusted_head_file(settings: Settings) -> Path:
+    return settings.home / "state" / "trusted-log-head"
+
+
+def _load_trusted_head(settings: Settings) -> bytes | None:
+    try:
+        return _trusted_head_file(settings).read_bytes() or None
+    except FileNotFoundError:
+        return None
+
+
+def _save_trusted_head(settings: Settings, state: bytes) -> None:
+    if not state:
+        return
+    path = _trusted_head_file(settings)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = path.with_suffix(".new")
+    temporary.write_bytes(state)
+    temporary.replace(path)
+
+
 async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
     secrets = load_secrets(settings.secrets_dir)
     clock = clock or SystemClock()
+    url = settings.resolved_database_url
     store = await SqlMailboxStore.open(
-        settings.resolved_database_url,
+        url,
         group_commit_max=settings.group_commit_max,
         blob_dir=settings.resolved_blob_dir,
         inline_blob_max=settings.inline_blob_max,
     )
-    blobs = store.blobs
+    try:
+        directory = await SqlDirectory.open(url, clock=clock)
+    except BaseException:
+        await store.close()
+        raise
+    key_log = directory.key_log(secrets.log_key, log_id=log_id(settings))
+    verifier = KeyVerifier(
+        secrets.log_key.public, log_id(settings), state=_load_trusted_head(settings)
+    )
+    keys = VerifiedKeyDirectory(key_log, verifier)
     notifier = InProcessNotifier()
     accounts = AccountService(
         store=store,
@@ -70,14 +118,27 @@ async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
         app_password_limits=crypto.Argon2Limits(
             settings.app_password_opslimit, settings.app_password_memlimit
         ),
+        publisher=key_log,
     )
     delivery = DeliveryService(
         store=store,
-        blobs=blobs,
-        keys=LocalKeyDirectory(store),
+        blobs=store.blobs,
+        keys=keys,
         notifier=notifier,
         clock=clock,
         operator_key=secrets.operator_key,
         limits=Limits(settings.max_message_size, settings.max_recipients),
     )
-    return Pli(settings, secrets, store, blobs, notifier, clock, accounts, delivery)
+    return Pli(
+        settings,
+        secrets,
+        store,
+        store.blobs,
+        directory,
+        key_log,
+        keys,
+        notifier,
+        clock,
+        accounts,
+        delivery,
+    )
