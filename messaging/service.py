@@ -31,7 +31,7 @@ from typing import BinaryIO
 import crypto
 from messaging.account_cache import AccountCache
 from messaging.errors import InvalidMessage, NotFound, RuleViolation, UnknownMailbox
-from messaging.kinds import classify
+from messaging.kinds import classify, declared_kind
 from messaging.ports import BlobStore, Clock, KeyDirectory, MailboxStore, Notifier
 from messaging.rules import Violation, check_recipients, check_sender, check_size
 from messaging.types import (
@@ -337,15 +337,14 @@ def _as_source(message: bytes | BinaryIO, size: int | None) -> tuple[BinaryIO, i
 def _classify(source: BinaryIO, size: int) -> MessageKind:
     """Type a message: by its declared ``X-Pli-Type``, else by its MIME structure.
 
-    A message up to ``_MAX_STRUCTURE_PARSE`` bytes is parsed whole (a Thunderbird reply to
-    an invitation is typed by its ``text/calendar`` part); a larger one by its header
-    section only, so typing never costs more than sealing.
+    The header section is read first: a declared, registered type settles it at once. An
+    undeclared message up to ``_MAX_STRUCTURE_PARSE`` bytes is parsed whole (a Thunderbird
+    reply to an invitation is typed by its ``text/calendar`` part); a larger one is typed by
+    its headers only, so typing never costs more than sealing.
     """
+    parser = BytesParser(policy=email.policy.compat32)
     start = source.tell()
     try:
-        if size <= _MAX_STRUCTURE_PARSE:
-            whole = source.read(size)
-            return classify(BytesParser(policy=email.policy.compat32).parsebytes(whole))
         head = b""
         while len(head) < _MAX_HEADER_SECTION:
             chunk = source.read(8192)
@@ -354,9 +353,13 @@ def _classify(source: BinaryIO, size: int) -> MessageKind:
             head += chunk
             if b"\r\n\r\n" in head or b"\n\n" in head:
                 break
+        headers = parser.parsebytes(head, headersonly=True)
+        if declared_kind(headers) is not None or size > _MAX_STRUCTURE_PARSE:
+            return classify(headers)
+        source.seek(start)
+        return classify(parser.parsebytes(source.read(size)))
     finally:
         source.seek(start)
-    return classify(BytesParser(policy=email.policy.compat32).parsebytes(head, headersonly=True))
 
 
 def _rfc3339(moment: datetime) -> str:

@@ -23,7 +23,7 @@ from messaging.kinds.note import NOTE
 from messaging.mime import KIND_HEADER
 from messaging.types import MessageKind
 
-__all__ = ["KindSpec", "REGISTRY", "classify", "spec_for"]
+__all__ = ["KindSpec", "REGISTRY", "classify", "declared_kind", "spec_for"]
 
 REGISTRY: dict[MessageKind, KindSpec] = {
     spec.kind: spec
@@ -49,12 +49,20 @@ def spec_for(kind: MessageKind) -> KindSpec:
         raise LookupError(f"message kind {kind.value!r} is not registered") from None
 
 
-def classify(msg: Message) -> MessageKind:
-    """The kind a message is: its declared ``X-Pli-Type`` when registered, else by content."""
+def declared_kind(msg: Message) -> MessageKind | None:
+    """The registered kind a message declares in ``X-Pli-Type``, if any."""
     declared = str(msg.get(KIND_HEADER, "")).strip().lower()
     for kind in REGISTRY:
         if declared == kind.value:
             return kind
+    return None
+
+
+def classify(msg: Message) -> MessageKind:
+    """The kind a message is: its declared ``X-Pli-Type`` when registered, else by content."""
+    declared = declared_kind(msg)
+    if declared is not None:
+        return declared
     for kind, spec in REGISTRY.items():
         if kind is not MessageKind.NOTE and spec.recognises(msg):
             return kind
