@@ -24,6 +24,7 @@ import uuid
 from dataclasses import dataclass
 
 import crypto
+from messaging.directory import Application, Directory, MailboxEntry
 from messaging.errors import AccountExists, AuthenticationFailed, MailboxClosed, NotFound
 from messaging.ports import Clock, KeyPublisher, MailboxStore
 from messaging.types import AccountRecord, Address, Credential, CredentialKind, MailboxKind
@@ -63,6 +64,7 @@ class AccountService:
         passphrase_limits: crypto.Argon2Limits,
         app_password_limits: crypto.Argon2Limits,
         publisher: KeyPublisher | None = None,
+        directory: Directory | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -70,6 +72,7 @@ class AccountService:
         self._passphrase_limits = passphrase_limits
         self._app_limits = app_password_limits
         self._publisher = publisher
+        self._directory = directory
 
     # -- creation -----------------------------------------------------------------------
 
@@ -97,7 +100,27 @@ class AccountService:
         # Published after the account exists, never before: a leaf for an address that
         # turned out to be taken would be a key swap.
         await self.publish(account)
+        await self._list_in_directory(account)
         return CreatedAccount(account=account, recovery_key=recovery_key)
+
+    async def _list_in_directory(self, account: AccountRecord) -> None:
+        """A local mailbox is one of the directory's mailboxes too (found, and its key shown).
+
+        A patient mailbox is listed only from a qualified identity (the directory's
+        ``add_patient``), never from an account alone.
+        """
+        if self._directory is None or account.kind is MailboxKind.PAT:
+            return
+        if await self._directory.get_mailbox(account.address) is not None:
+            return
+        if account.kind is MailboxKind.APP:
+            await self._directory.add_application(
+                Application(account.address, name=account.display_name)
+            )
+        else:
+            await self._directory.add_mailbox(
+                MailboxEntry(account.address, account.kind, description=account.display_name)
+            )
 
     async def publish(self, account: AccountRecord) -> None:
         """Publish the account's keys (again: republishing unchanged keys adds nothing)."""

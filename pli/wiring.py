@@ -119,6 +119,7 @@ async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
             settings.app_password_opslimit, settings.app_password_memlimit
         ),
         publisher=key_log,
+        directory=directory,
     )
     delivery = DeliveryService(
         store=store,

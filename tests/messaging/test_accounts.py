@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 import crypto
@@ -124,3 +126,31 @@ async def test_the_recovery_key_resets_a_forgotten_passphrase(world: World):
         await world.accounts.unlock(address, "forgotten")
     with pytest.raises(AuthenticationFailed):
         await world.accounts.reset_passphrase_with_recovery_key(address, "AAAA-BBBB", "x")
+
+
+async def test_local_mailboxes_are_listed_in_the_directory_but_patients_only_by_identity():
+    from directory import InMemoryDirectory
+    from mailbox_store import InMemoryMailboxStore
+    from messaging import AccountService, ManualClock
+    from tests.messaging.conftest import FAST
+
+    directory = InMemoryDirectory()
+    service = AccountService(
+        store=InMemoryMailboxStore(),
+        clock=ManualClock(datetime(2026, 1, 1, tzinfo=UTC)),
+        instance_secret=b"k" * 32,
+        passphrase_limits=FAST,
+        app_password_limits=FAST,
+        directory=directory,
+    )
+    doctor = Address.parse("dr@medecin.pli.test")
+    lab = Address.parse("labo@ch.pli.test")
+    patient = Address.parse("185057800608491@patient.pli.test")
+    await service.create(doctor, MailboxKind.PER, "Dr_Jean_DUPONT_Cabinet", "p")
+    await service.create(lab, MailboxKind.APP, "Laboratoire", "p")
+    await service.create(patient, MailboxKind.PAT, "Camille", "p")
+    listed = await directory.get_mailbox(doctor)
+    assert listed is not None and listed.description == "Dr_Jean_DUPONT_Cabinet"
+    application = await directory.get_application(lab)
+    assert application is not None and application.name == "Laboratoire"
+    assert await directory.get_mailbox(patient) is None

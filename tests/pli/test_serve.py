@@ -61,3 +61,37 @@ def test_serve_refuses_unsafe_settings_outside_demo_mode(tmp_path):
     result = pli.run("serve", check=False)  # FAST_KDF limits are unsafe outside demo
     assert result.returncode == 1
     assert "unsafe settings" in result.stderr
+
+
+def test_a_local_mailbox_is_served_with_a_key_proof_the_client_verifies(pli: Pli):
+    import base64
+
+    from crypto import SigningKey
+    from messaging import Address
+    from messaging.transparency import KeyProof, KeyVerifier
+    from messaging.verified_keys import VerifiedKeys
+
+    pli.run("demo")
+    proc, fronts = start(pli)
+    try:
+        address = "sophie.martin@medecin.pli.test"
+        body = httpx.get(f"{fronts['http']}/v1/directory/mailboxes/{address}", timeout=10).json()
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    log_key = SigningKey.from_seed((pli.home / "secrets" / "log.key").read_bytes()).public
+
+    def raw(text: str) -> bytes:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+    keys = VerifiedKeys(
+        Address.parse(address),
+        raw(body["keys"]["encryption_key"]),
+        raw(body["keys"]["signing_key"]),
+        body["proof"]["leaf_index"],
+    )
+    verifier = KeyVerifier(log_key, "pli.test/keys/v1")
+    verifier.verify(Address.parse(address), keys, KeyProof.from_json(body["proof"]))
+    assert verifier.trusted_head is not None
