@@ -35,15 +35,19 @@ from messaging._compose import (
     check_lang,
     check_line,
     header_address,
-    new_root,
-    parse_lenient,
     read_returned_headers,
-    returned_headers_part,
-    text_part,
 )
-from messaging.errors import InvalidAddress, InvalidMessage
-from messaging.mime import new_message_id
-from messaging.types import Address, MessageKind
+from messaging._reports import (
+    finish_report,
+    one_field,
+    read_report,
+    report_part,
+    report_root,
+    typed_address,
+    typed_value,
+)
+from messaging.errors import InvalidMessage
+from messaging.types import Address
 
 __all__ = [
     "BounceReason",
@@ -312,19 +316,14 @@ def build_dsn(
 ) -> bytes:
     """The ``multipart/report`` message of a delivery report (RFC 3464 §2, RFC 6522)."""
     lang = check_lang(lang)
-    extra = [("Auto-Submitted", "auto-replied")]  # RFC 3834 §5: never answer it automatically
-    if report.original_message_id:
-        extra += [("In-Reply-To", report.original_message_id)]
-        extra += [("References", report.original_message_id)]
-    root = new_root(
+    root = report_root(
         sender=report.sender,
-        sender_name="",
-        recipients=[report.recipient],
+        recipient=report.recipient,
         subject=_subject(report, lang),
-        message_id=message_id or new_message_id(report.sender.domain),
+        message_id=message_id,
         date=date,
-        kind=MessageKind.RECEIPT,
-        extra_headers=extra,
+        original_message_id=report.original_message_id,
+        automatic=True,
     )
     per_message: list[tuple[str, str]] = []
     if report.original_envelope_id:
@@ -353,36 +352,22 @@ def build_dsn(
     status.set_type("message/delivery-status")
     status.set_payload(blocks)
     del status["MIME-Version"]
-    root.set_type("multipart/report")
-    root.set_param("report-type", REPORT_TYPE)
-    root.attach(text_part(render_text(report, lang)))
-    root.attach(status)
-    root.attach(returned_headers_part(report.original_message_id, report.original_subject))
-    return root.as_bytes()
+    return finish_report(
+        root,
+        report_type=REPORT_TYPE,
+        text=render_text(report, lang),
+        report=status,
+        original_message_id=report.original_message_id,
+        original_subject=report.original_subject,
+    )
 
 
 def _value(block: Message, name: str, *, required: bool = False) -> str:
-    values = block.get_all(name) or []
-    if len(values) > 1:
-        raise InvalidMessage(f"{name} appears more than once", "dsn-invalid-field")
-    if not values:
-        if required:
-            raise InvalidMessage(f"{name} is required", "dsn-missing-field")
-        return ""
-    return " ".join(str(values[0]).split())
-
-
-def _typed(value: str) -> str:
-    """The value of a ``type; value`` field (``rfc822; a@b``, ``dns; mx.example``)."""
-    _, sep, rest = value.partition(";")
-    return rest.strip() if sep else value.strip()
+    return one_field(block, name, prefix="dsn", required=required)
 
 
 def _address(value: str, name: str) -> Address:
-    try:
-        return Address.parse(_typed(value))
-    except InvalidAddress as exc:
-        raise InvalidMessage(f"{name}: {exc}", "dsn-invalid-field") from exc
+    return typed_address(value, name, prefix="dsn")
 
 
 def _parse_date(value: str, name: str) -> datetime | None:
@@ -413,39 +398,27 @@ def _recipient(block: Message) -> RecipientStatus:
         status=status_words[0] if status_words else "",
         diagnostic=_value(block, "Diagnostic-Code"),
         original_recipient=_address(original, "Original-Recipient") if original else None,
-        remote_mta=_typed(_value(block, "Remote-MTA")),
+        remote_mta=typed_value(_value(block, "Remote-MTA")),
         last_attempt=_parse_date(_value(block, "Last-Attempt-Date"), "Last-Attempt-Date"),
     )
 
 
 def parse_dsn(raw: bytes) -> DeliveryReport:
     """The delivery report a ``multipart/report; report-type=delivery-status`` carries."""
-    msg = parse_lenient(raw)
-    try:
-        return _parse(msg)
-    except InvalidMessage:
-        raise
-    except Exception as exc:  # hostile structure the checks above did not foresee
-        raise InvalidMessage(f"unreadable delivery report: {exc}", "mime-malformed") from exc
+    return read_report(raw, _parse, "delivery report")
 
 
 def _parse(msg: EmailMessage) -> DeliveryReport:
-    if (
-        msg.get_content_type() != "multipart/report"
-        or str(msg.get_param("report-type", "")).lower() != REPORT_TYPE
-    ):
-        raise InvalidMessage("not a delivery status notification", "dsn-not-report")
-    parts = msg.get_payload()
-    status_parts = [
-        p
-        for p in (parts if isinstance(parts, list) else [])
-        if isinstance(p, Message) and p.get_content_type() == "message/delivery-status"
-    ]
-    if len(status_parts) != 1:
-        raise InvalidMessage(
+    status = report_part(
+        msg,
+        report_type=REPORT_TYPE,
+        part_type="message/delivery-status",
+        not_report=InvalidMessage("not a delivery status notification", "dsn-not-report"),
+        not_one=InvalidMessage(
             "a delivery report has one message/delivery-status part", "dsn-missing-status"
-        )
-    payload = status_parts[0].get_payload()
+        ),
+    )
+    payload = status.get_payload()
     blocks = [b for b in payload if isinstance(b, Message)] if isinstance(payload, list) else []
     if not isinstance(payload, list) or len(blocks) != len(payload):
         raise InvalidMessage("unreadable message/delivery-status", "dsn-missing-status")
@@ -456,7 +429,7 @@ def _parse(msg: EmailMessage) -> DeliveryReport:
     return DeliveryReport(
         sender=header_address(msg, "From", code="receipt-invalid-header"),
         recipient=header_address(msg, "To", code="receipt-invalid-header"),
-        reporting_mta=_typed(_value(per_message, "Reporting-MTA", required=True)),
+        reporting_mta=typed_value(_value(per_message, "Reporting-MTA", required=True)),
         recipients=tuple(_recipient(b) for b in blocks[1:]),
         original_message_id=message_id,
         original_subject=subject,

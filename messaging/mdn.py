@@ -47,15 +47,19 @@ from messaging._compose import (
     check_lang,
     check_line,
     header_address,
-    new_root,
-    parse_lenient,
     read_returned_headers,
-    returned_headers_part,
-    text_part,
+)
+from messaging._reports import (
+    finish_report,
+    one_field,
+    read_report,
+    report_part,
+    report_root,
+    typed_address,
 )
 from messaging.errors import InvalidAddress, InvalidMessage
-from messaging.mime import PRODUCT_REFERENCE, new_message_id
-from messaging.types import Address, MessageKind
+from messaging.mime import PRODUCT_REFERENCE
+from messaging.types import Address
 
 __all__ = [
     "ActionMode",
@@ -296,21 +300,14 @@ def build_mdn(
 ) -> bytes:
     """The ``multipart/report`` message of an MDN (RFC 8098 §3, RFC 6522)."""
     lang = check_lang(lang)
-    extra: list[tuple[str, str]] = []
-    if mdn.action_mode is ActionMode.AUTOMATIC:
-        extra.append(("Auto-Submitted", "auto-replied"))  # RFC 3834 §5
-    if mdn.original_message_id:
-        extra += [("In-Reply-To", mdn.original_message_id)]
-        extra += [("References", mdn.original_message_id)]
-    root = new_root(
+    root = report_root(
         sender=mdn.sender,
-        sender_name="",
-        recipients=[mdn.recipient],
+        recipient=mdn.recipient,
         subject=subject_for(mdn, lang),
-        message_id=message_id or new_message_id(mdn.sender.domain),
+        message_id=message_id,
         date=date,
-        kind=MessageKind.RECEIPT,
-        extra_headers=extra,
+        original_message_id=mdn.original_message_id,
+        automatic=mdn.action_mode is ActionMode.AUTOMATIC,
     )
     lines: list[tuple[str, str]] = []
     if mdn.reporting_ua:
@@ -330,12 +327,14 @@ def build_mdn(
     # with simple patterns, and every value was checked to be one line under 998 octets.
     report.set_payload("".join(f"{name}: {value}\r\n" for name, value in lines))
     del report["MIME-Version"]
-    root.set_type("multipart/report")
-    root.set_param("report-type", REPORT_TYPE)
-    root.attach(text_part(render_text(mdn, lang)))
-    root.attach(report)
-    root.attach(returned_headers_part(mdn.original_message_id, mdn.original_subject))
-    return root.as_bytes()
+    return finish_report(
+        root,
+        report_type=REPORT_TYPE,
+        text=render_text(mdn, lang),
+        report=report,
+        original_message_id=mdn.original_message_id,
+        original_subject=mdn.original_subject,
+    )
 
 
 _DISPOSITION_RE = re.compile(
@@ -349,14 +348,7 @@ _ERROR_FIELD_RE = re.compile(r"^(?P<code>\d{3})\s*\^\s*(?P<label>.*)$")
 
 
 def _one(block: Message, name: str, *, required: bool = False) -> str:
-    values = block.get_all(name) or []
-    if len(values) > 1:
-        raise InvalidMessage(f"{name} appears more than once", "mdn-invalid-field")
-    if not values:
-        if required:
-            raise InvalidMessage(f"{name} is required", "mdn-missing-field")
-        return ""
-    return " ".join(str(values[0]).split())
+    return one_field(block, name, prefix="mdn", required=required)
 
 
 _E = TypeVar("_E", bound=StrEnum)
@@ -377,11 +369,7 @@ def _error(code_text: str, label: str) -> tuple[IntegrationError, str]:
 
 
 def _address(value: str, name: str) -> Address:
-    _, sep, rest = value.partition(";")
-    try:
-        return Address.parse(rest.strip() if sep else value.strip())
-    except InvalidAddress as exc:
-        raise InvalidMessage(f"{name}: {exc}", "mdn-invalid-field") from exc
+    return typed_address(value, name, prefix="mdn")
 
 
 def parse_mdn(raw: bytes) -> DispositionNotification:
@@ -390,34 +378,20 @@ def parse_mdn(raw: bytes) -> DispositionNotification:
     Reads the national form (``processed/Error: 902^Patient inconnu``) and the RFC 3798
     form (``processed/error`` with a separate ``Error:`` field).
     """
-    msg = parse_lenient(raw)
-    try:
-        return _parse(msg)
-    except InvalidMessage:
-        raise
-    except Exception as exc:  # hostile structure the checks below did not foresee
-        raise InvalidMessage(
-            f"unreadable disposition notification: {exc}", "mime-malformed"
-        ) from exc
+    return read_report(raw, _parse, "disposition notification")
 
 
 def _parse(msg: EmailMessage) -> DispositionNotification:
-    if (
-        msg.get_content_type() != "multipart/report"
-        or str(msg.get_param("report-type", "")).lower() != REPORT_TYPE
-    ):
-        raise InvalidMessage("not a disposition notification", "mdn-not-report")
-    parts = msg.get_payload()
-    reports = [
-        p
-        for p in (parts if isinstance(parts, list) else [])
-        if isinstance(p, Message) and p.get_content_type() == "message/disposition-notification"
-    ]
-    if len(reports) != 1:
-        raise InvalidMessage(
+    report = report_part(
+        msg,
+        report_type=REPORT_TYPE,
+        part_type="message/disposition-notification",
+        not_report=InvalidMessage("not a disposition notification", "mdn-not-report"),
+        not_one=InvalidMessage(
             "an MDN has one message/disposition-notification part", "mdn-missing-report"
-        )
-    inner = reports[0].get_payload()
+        ),
+    )
+    inner = report.get_payload()
     if not isinstance(inner, list) or len(inner) != 1 or not isinstance(inner[0], Message):
         raise InvalidMessage("unreadable message/disposition-notification", "mdn-missing-report")
     fields = inner[0]

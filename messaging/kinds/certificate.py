@@ -19,29 +19,26 @@ Refusal codes: ``certificate-field-missing``, ``certificate-field-invalid``, plu
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.message import Message
 
 from crypto import SigningKey, SigningPublicKey
 from messaging.errors import InvalidMessage
-from messaging.healthid import TEST_INS_OIDS
 from messaging.ins import QualifiedIdentity
-from messaging.kinds.base import KindSpec
 from messaging.kinds.issuer import (
     Fields,
     Issuer,
-    build_signed,
-    check_text,
+    SignedKind,
     format_day,
+    is_day,
     issuer_json,
     issuer_line,
+    new_reference,
     patient_json,
     patient_line,
-    read_signed,
+    patient_name,
+    signed_footer,
 )
-from messaging.kinds.parts import has_part_type
 from messaging.types import Address, MessageKind
 
 __all__ = [
@@ -61,16 +58,8 @@ STRUCTURED_TYPE = "application/vnd.pli.certificate+json"
 SCHEMA_VERSION = 1
 _KIND = MessageKind.CERTIFICATE
 _FIELDS = Fields(_KIND)
+_SIGNED = SignedKind(_KIND, STRUCTURED_TYPE, SCHEMA_VERSION)
 _MAX_BYTES = 1024 * 1024
-
-
-def _new_reference() -> str:
-    return f"urn:uuid:{uuid.uuid4()}"
-
-
-def _is_day(value: object) -> bool:
-    # A datetime is a date too, but a certificate's dates are days.
-    return isinstance(value, dt.date) and not isinstance(value, dt.datetime)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,17 +72,16 @@ class Certificate:
     title: str
     statement: str
     valid_until: dt.date | None = None
-    reference: str = field(default_factory=_new_reference)
+    reference: str = field(default_factory=new_reference)
 
     def __post_init__(self) -> None:
         _FIELDS.check_issuer(self.issuer)
         _FIELDS.check_patient(self.patient)
-        if not _is_day(self.date):
-            raise InvalidMessage("certificate: the date is not a date", _FIELDS.invalid)
+        _FIELDS.check_day(self.date, "the date")
         _FIELDS.text(self.title, "the title")
         _FIELDS.text(self.statement, "the statement", multiline=True)
         if self.valid_until is not None and (
-            not _is_day(self.valid_until) or self.valid_until < self.date
+            not is_day(self.valid_until) or self.valid_until < self.date
         ):
             raise InvalidMessage(
                 "certificate: valid_until is not a date on or after the certificate's date",
@@ -131,7 +119,7 @@ def _content(message: CertificateMessage) -> dict[str, object]:
 
 def certificate_subject(message: CertificateMessage, lang: str = "fr") -> str:
     c = message.certificate
-    name = f"{c.patient.first_given_name} {c.patient.birth_name.upper()}"
+    name = patient_name(c.patient)
     if lang == "fr":
         return f"Certificat : {c.title} — {name}, {format_day(c.date, lang)}"
     return f"Certificate: {c.title} — {name}, {format_day(c.date, lang)}"
@@ -156,16 +144,9 @@ def render_text(message: CertificateMessage, lang: str = "fr") -> str:
             if fr
             else f"Valid until {format_day(c.valid_until, lang)}."
         )
-    lines += [
-        f"{'Référence : ' if fr else 'Reference: '}{c.reference}",
-        (
-            f"Certificat signé électroniquement (Ed25519) par {message.sender} ; "
-            "la partie structurée jointe fait foi."
-            if fr
-            else f"Certificate signed electronically (Ed25519) by {message.sender}; "
-            "the attached structured part is authoritative."
-        ),
-    ]
+    lines += signed_footer(
+        c.reference, message.sender, lang, fr="Certificat signé", en="Certificate signed"
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -178,22 +159,15 @@ def build_certificate(
     lang: str = "fr",
 ) -> bytes:
     """The RFC 5322 bytes of ``message``, its structured part signed with ``key``."""
-    if not message.recipients:
-        raise InvalidMessage("a certificate needs a recipient", _FIELDS.missing)
-    return build_signed(
-        kind=_KIND,
-        content=_content(message),
-        key=key,
-        sender=message.sender,
-        recipients=message.recipients,
+    return _SIGNED.build(
+        message,
+        _content(message),
+        key,
         subject=certificate_subject(message, lang),
         text=render_text(message, lang),
         lang=lang,
         message_id=message_id,
         date=date,
-        sender_name=message.sender_name,
-        structured_type=STRUCTURED_TYPE,
-        schema_version=SCHEMA_VERSION,
     )
 
 
@@ -220,40 +194,16 @@ def parse_certificate(
     allow_test_ins: bool = False,
 ) -> CertificateMessage:
     """Read a certificate, verified against ``signer`` (the sender's key in the directory)."""
-    read = read_signed(
-        raw,
-        kind=_KIND,
-        signer=signer,
-        structured_type=STRUCTURED_TYPE,
-        schema_version=SCHEMA_VERSION,
-        max_bytes=max_bytes,
-    )
-    parts = read.parts
-    patient = read.content.get("patient")
-    oid = patient.get("ins_oid") if isinstance(patient, dict) else None
+    read = _SIGNED.read(raw, signer, max_bytes=max_bytes)
     message = CertificateMessage(
-        sender=parts.sender,
-        recipients=parts.recipients,
+        sender=read.parts.sender,
+        recipients=read.parts.recipients,
         certificate=_from_content(read.content, allow_test_ins=allow_test_ins),
-        sender_name=parts.sender_name,
-        test_ins=oid in TEST_INS_OIDS,
+        sender_name=read.parts.sender_name,
+        test_ins=read.test_ins,
     )
-    if _content(message) != read.content:
-        raise InvalidMessage(
-            "the signed certificate has fields Pli does not read", "structured-malformed"
-        )
-    check_text(parts, lambda lang: render_text(message, lang), _KIND)
+    _SIGNED.check_read(read, _content(message), lambda lang: render_text(message, lang))
     return message
 
 
-def _recognises(msg: Message) -> bool:
-    return has_part_type(msg, STRUCTURED_TYPE)
-
-
-SPEC = KindSpec(
-    kind=_KIND,
-    schema_version=SCHEMA_VERSION,
-    description_fr="Certificat",
-    description_en="Certificate",
-    recognises=_recognises,
-)
+SPEC = _SIGNED.spec(description_fr="Certificat", description_en="Certificate")

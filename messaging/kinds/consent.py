@@ -58,7 +58,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage, Message
@@ -453,6 +453,13 @@ def _check_signature_field(value: Mapping[str, object]) -> bytes:
     return raw
 
 
+def _with_signature(body: dict[str, object], signature: bytes) -> dict[str, object]:
+    """``body`` with its ``signature`` field, when signed."""
+    if signature:
+        body["signature"] = _b64(signature)
+    return body
+
+
 def _verify(
     context: bytes, body: Mapping[str, object], signature: bytes, keys: Iterable[SigningPublicKey]
 ) -> None:
@@ -500,10 +507,7 @@ class ConsentResponse:
         }
 
     def to_json(self) -> dict[str, object]:
-        body = self.signed_body()
-        if self.signature:
-            body["signature"] = _b64(self.signature)
-        return body
+        return _with_signature(self.signed_body(), self.signature)
 
     def digest(self) -> str:
         """The hash a revocation names, over the signed response (signature included)."""
@@ -569,10 +573,7 @@ class ConsentRevocation:
         }
 
     def to_json(self) -> dict[str, object]:
-        body = self.signed_body()
-        if self.signature:
-            body["signature"] = _b64(self.signature)
-        return body
+        return _with_signature(self.signed_body(), self.signature)
 
     def verify(self, patient_keys: Iterable[SigningPublicKey]) -> None:
         """Raise ``consent-unsigned`` or ``consent-forged`` unless the patient signed it."""
@@ -617,16 +618,7 @@ def answer(
         answered_at=at,
     )
     signature = signing_key.sign(CONTEXT_RESPONSE + canonical_json(unsigned.signed_body()))
-    return ConsentResponse(
-        unsigned.response_id,
-        unsigned.request_id,
-        unsigned.request_hash,
-        unsigned.patient,
-        unsigned.professional,
-        unsigned.decision,
-        unsigned.answered_at,
-        signature,
-    )
+    return replace(unsigned, signature=signature)
 
 
 def revoke(
@@ -648,15 +640,7 @@ def revoke(
         revoked_at=at,
     )
     signature = signing_key.sign(CONTEXT_REVOCATION + canonical_json(unsigned.signed_body()))
-    return ConsentRevocation(
-        unsigned.revocation_id,
-        unsigned.request_id,
-        unsigned.response_hash,
-        unsigned.patient,
-        unsigned.professional,
-        unsigned.revoked_at,
-        signature,
-    )
+    return replace(unsigned, signature=signature)
 
 
 # --- human-readable texts ----------------------------------------------------------------

@@ -47,19 +47,24 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from email.message import Message
 from enum import StrEnum
+from typing import Protocol
 
 from crypto import SigningKey, SigningPublicKey, verify_signature
 from messaging.errors import InvalidMessage
-from messaging.healthid import check_ins_oid, checked_ins, checked_rpps, ins_oid
+from messaging.healthid import TEST_INS_OIDS, check_ins_oid, checked_ins, checked_rpps, ins_oid
 from messaging.ins import InvalidINS, QualifiedIdentity, Sex
+from messaging.kinds.base import KindSpec
 from messaging.kinds.parts import (
     TypedParts,
     build_typed_message,
     canonical_json,
+    has_part_type,
     read_typed_message,
 )
 from messaging.rules import Violation
@@ -225,6 +230,11 @@ class Fields:
             raise InvalidMessage(f"{self.kind.value}: {key} must be an object", self.invalid)
         return value
 
+    def check_day(self, value: object, what: str) -> None:
+        # A datetime is a date too, but the dates of prescriptions and certificates are days.
+        if not is_day(value):
+            raise InvalidMessage(f"{self.kind.value}: {what} is not a date", self.invalid)
+
     def day(self, value: object, what: str) -> date:
         if value is None or value == "":
             raise InvalidMessage(f"{self.kind.value}: {what} is missing", self.missing)
@@ -291,6 +301,14 @@ class Fields:
             raise InvalidMessage(str(exc), "ins-traits-mismatch") from None
 
 
+def new_reference() -> str:
+    return f"urn:uuid:{uuid.uuid4()}"
+
+
+def is_day(value: object) -> bool:
+    return isinstance(value, date) and not isinstance(value, datetime)
+
+
 def issuer_json(issuer: Issuer) -> dict[str, object]:
     return {
         "rpps": issuer.rpps,
@@ -312,8 +330,12 @@ def patient_json(patient: QualifiedIdentity, *, test_ins: bool) -> dict[str, obj
     }
 
 
+def patient_name(patient: QualifiedIdentity) -> str:
+    return f"{patient.first_given_name} {patient.birth_name.upper()}"
+
+
 def patient_line(patient: QualifiedIdentity, lang: str) -> str:
-    name = f"{patient.first_given_name} {patient.birth_name.upper()}"
+    name = patient_name(patient)
     if lang == "fr":
         born = "née" if patient.sex is Sex.FEMALE else "né"
         return (
@@ -333,6 +355,21 @@ def issuer_line(issuer: Issuer, lang: str) -> str:
 
 def format_day(day: date, lang: str) -> str:
     return day.strftime("%d/%m/%Y") if lang == "fr" else day.isoformat()
+
+
+def signed_footer(reference: str, sender: Address, lang: str, *, fr: str, en: str) -> list[str]:
+    """The last lines of the readable part; ``fr``/``en`` say what is signed ("Ordonnance
+    signée", "Prescription signed")."""
+    if lang == "fr":
+        return [
+            f"Référence : {reference}",
+            f"{fr} électroniquement (Ed25519) par {sender} ; la partie structurée jointe fait foi.",
+        ]
+    return [
+        f"Reference: {reference}",
+        f"{en} electronically (Ed25519) by {sender}; "
+        "the attached structured part is authoritative.",
+    ]
 
 
 # --- signing and verifying the structured part ---------------------------------------------
@@ -415,6 +452,13 @@ class SignedRead:
     parts: TypedParts
     content: Mapping[str, object]
 
+    @property
+    def test_ins(self) -> bool:
+        """Whether the signed patient's INS carries a test OID."""
+        patient = self.content.get("patient")
+        oid = patient.get("ins_oid") if isinstance(patient, dict) else None
+        return oid in TEST_INS_OIDS
+
 
 def read_signed(
     raw: bytes,
@@ -472,4 +516,97 @@ def check_text(parts: TypedParts, render: Callable[[str], str], kind: MessageKin
         raise InvalidMessage(
             f"the readable part of the {kind.value} differs from its signed content",
             "text-mismatch",
+        )
+
+
+# --- one signed kind: its messages built, read and recognised ------------------------------
+
+
+class SignedMessage(Protocol):
+    """What :meth:`SignedKind.build` needs of a prescription or certificate message."""
+
+    @property
+    def sender(self) -> Address: ...
+    @property
+    def recipients(self) -> tuple[Address, ...]: ...
+    @property
+    def sender_name(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SignedKind:
+    """A kind whose structured part is signed: ``structured_type`` at ``schema_version``."""
+
+    kind: MessageKind
+    structured_type: str
+    schema_version: int
+
+    def build(
+        self,
+        message: SignedMessage,
+        content: Mapping[str, object],
+        key: SigningKey,
+        *,
+        subject: str,
+        text: str,
+        lang: str,
+        message_id: str,
+        date: datetime,
+    ) -> bytes:
+        """The RFC 5322 bytes of ``message`` (with ``content``), signed with ``key``."""
+        if not message.recipients:
+            raise InvalidMessage(
+                f"a {self.kind.value} needs a recipient", f"{self.kind.value}-field-missing"
+            )
+        return build_signed(
+            kind=self.kind,
+            content=content,
+            key=key,
+            sender=message.sender,
+            recipients=message.recipients,
+            subject=subject,
+            text=text,
+            lang=lang,
+            message_id=message_id,
+            date=date,
+            sender_name=message.sender_name,
+            structured_type=self.structured_type,
+            schema_version=self.schema_version,
+        )
+
+    def read(self, raw: bytes, signer: SigningPublicKey, *, max_bytes: int) -> SignedRead:
+        """:func:`read_signed` for this kind."""
+        return read_signed(
+            raw,
+            kind=self.kind,
+            signer=signer,
+            structured_type=self.structured_type,
+            schema_version=self.schema_version,
+            max_bytes=max_bytes,
+        )
+
+    def check_read(
+        self, read: SignedRead, content: Mapping[str, object], render: Callable[[str], str]
+    ) -> None:
+        """Refuse a read whose signed content is not ``content`` as Pli writes it, or whose
+        readable part is not ``render`` of it."""
+        if content != read.content:
+            # Unknown keys or values in another form than Pli writes: what was signed would not
+            # be exactly what is shown.
+            raise InvalidMessage(
+                f"the signed {self.kind.value} has fields Pli does not read",
+                "structured-malformed",
+            )
+        check_text(read.parts, render, self.kind)
+
+    def recognises(self, msg: Message) -> bool:
+        return has_part_type(msg, self.structured_type)
+
+    def spec(self, *, description_fr: str, description_en: str) -> KindSpec:
+        return KindSpec(
+            kind=self.kind,
+            schema_version=self.schema_version,
+            description_fr=description_fr,
+            description_en=description_en,
+            recognises=self.recognises,
         )

@@ -19,31 +19,27 @@ Refusal codes: ``prescription-field-missing``, ``prescription-field-invalid``, p
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from email.message import Message
 
 from crypto import SigningKey, SigningPublicKey
 from messaging.errors import InvalidMessage
-from messaging.healthid import TEST_INS_OIDS
 from messaging.ins import QualifiedIdentity
-from messaging.kinds.base import KindSpec
 from messaging.kinds.issuer import (
     Fields,
     Issuer,
-    build_signed,
+    SignedKind,
     check_prescriber,
-    check_text,
     format_day,
     issuer_json,
     issuer_line,
+    new_reference,
     patient_json,
     patient_line,
-    read_signed,
+    patient_name,
+    signed_footer,
 )
-from messaging.kinds.parts import has_part_type
 from messaging.types import Address, MessageKind
 
 __all__ = [
@@ -68,11 +64,8 @@ MAX_RENEWALS = 12
 """A prescription is renewable for at most a year of monthly deliveries."""
 _KIND = MessageKind.PRESCRIPTION
 _FIELDS = Fields(_KIND)
+_SIGNED = SignedKind(_KIND, STRUCTURED_TYPE, SCHEMA_VERSION)
 _MAX_BYTES = 1024 * 1024
-
-
-def new_reference() -> str:
-    return f"urn:uuid:{uuid.uuid4()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +97,7 @@ class Prescription:
     def __post_init__(self) -> None:
         _FIELDS.check_issuer(self.prescriber)
         _FIELDS.check_patient(self.patient)
-        if isinstance(self.date, datetime) or not isinstance(self.date, date):
-            raise InvalidMessage("prescription: the date is not a date", _FIELDS.invalid)
+        _FIELDS.check_day(self.date, "the date")
         if not self.items:
             raise InvalidMessage(
                 "prescription: at least one medication line is required", _FIELDS.missing
@@ -171,7 +163,7 @@ def _content(message: PrescriptionMessage) -> dict[str, object]:
 
 def prescription_subject(message: PrescriptionMessage, lang: str = "fr") -> str:
     p = message.prescription
-    name = f"{p.patient.first_given_name} {p.patient.birth_name.upper()}"
+    name = patient_name(p.patient)
     if lang == "fr":
         return f"Ordonnance du {format_day(p.date, lang)} pour {name}"
     return f"Prescription of {format_day(p.date, lang)} for {name}"
@@ -207,17 +199,10 @@ def render_text(message: PrescriptionMessage, lang: str = "fr") -> str:
         ]
     if p.notes:
         lines += ["", p.notes]
-    lines += [
-        "",
-        f"{'Référence : ' if fr else 'Reference: '}{p.reference}",
-        (
-            f"Ordonnance signée électroniquement (Ed25519) par {message.sender} ; "
-            "la partie structurée jointe fait foi."
-            if fr
-            else f"Prescription signed electronically (Ed25519) by {message.sender}; "
-            "the attached structured part is authoritative."
-        ),
-    ]
+    lines.append("")
+    lines += signed_footer(
+        p.reference, message.sender, lang, fr="Ordonnance signée", en="Prescription signed"
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -230,22 +215,15 @@ def build_prescription(
     lang: str = "fr",
 ) -> bytes:
     """The RFC 5322 bytes of ``message``, its structured part signed with ``key``."""
-    if not message.recipients:
-        raise InvalidMessage("a prescription needs a recipient", _FIELDS.missing)
-    return build_signed(
-        kind=_KIND,
-        content=_content(message),
-        key=key,
-        sender=message.sender,
-        recipients=message.recipients,
+    return _SIGNED.build(
+        message,
+        _content(message),
+        key,
         subject=prescription_subject(message, lang),
         text=render_text(message, lang),
         lang=lang,
         message_id=message_id,
         date=date,
-        sender_name=message.sender_name,
-        structured_type=STRUCTURED_TYPE,
-        schema_version=SCHEMA_VERSION,
     )
 
 
@@ -298,42 +276,16 @@ def parse_prescription(
     allow_test_ins: bool = False,
 ) -> PrescriptionMessage:
     """Read a prescription, verified against ``signer`` (the sender's key in the directory)."""
-    read = read_signed(
-        raw,
-        kind=_KIND,
-        signer=signer,
-        structured_type=STRUCTURED_TYPE,
-        schema_version=SCHEMA_VERSION,
-        max_bytes=max_bytes,
-    )
-    parts = read.parts
-    patient = read.content.get("patient")
-    oid = patient.get("ins_oid") if isinstance(patient, dict) else None
+    read = _SIGNED.read(raw, signer, max_bytes=max_bytes)
     message = PrescriptionMessage(
-        sender=parts.sender,
-        recipients=parts.recipients,
+        sender=read.parts.sender,
+        recipients=read.parts.recipients,
         prescription=_from_content(read.content, allow_test_ins=allow_test_ins),
-        sender_name=parts.sender_name,
-        test_ins=oid in TEST_INS_OIDS,
+        sender_name=read.parts.sender_name,
+        test_ins=read.test_ins,
     )
-    if _content(message) != read.content:
-        # Unknown keys or values in another form than Pli writes: what was signed would not
-        # be exactly what is shown.
-        raise InvalidMessage(
-            "the signed prescription has fields Pli does not read", "structured-malformed"
-        )
-    check_text(parts, lambda lang: render_text(message, lang), _KIND)
+    _SIGNED.check_read(read, _content(message), lambda lang: render_text(message, lang))
     return message
 
 
-def _recognises(msg: Message) -> bool:
-    return has_part_type(msg, STRUCTURED_TYPE)
-
-
-SPEC = KindSpec(
-    kind=_KIND,
-    schema_version=SCHEMA_VERSION,
-    description_fr="Ordonnance",
-    description_en="Prescription",
-    recognises=_recognises,
-)
+SPEC = _SIGNED.spec(description_fr="Ordonnance", description_en="Prescription")

@@ -3,30 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from mailbox_store import InMemoryMailboxStore, SqlMailboxStore
 from messaging.ports import MailboxStore
-from tests.support import postgres
-
-
-class StepClock:
-    """A clock that moves one millisecond forward each time it is read."""
-
-    def __init__(self, start: datetime = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)) -> None:
-        self.current = start
-
-    def now(self) -> datetime:
-        self.current += timedelta(milliseconds=1)
-        return self.current
+from tests.support.clock import StepClock as StepClock  # tests import it from here
+from tests.support.databases import fresh_database
 
 
 @pytest.fixture
 def clock() -> StepClock:
-    return StepClock()
+    return StepClock(step=timedelta(milliseconds=1))
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgresql"])
@@ -35,30 +25,17 @@ async def store(
 ) -> AsyncIterator[MailboxStore]:
     """The same contract for every implementation: in memory, SQLite, PostgreSQL.
 
-    SQL databases are made the way ``tests/conftest.py``'s ``database_url`` makes them
-    (that fixture is parametrised by engine, so it cannot be asked for per parameter here).
+    SQL databases are made as ``tests/conftest.py``'s ``database_url`` makes them (that
+    fixture is parametrised by engine, so it cannot be asked for per parameter here).
     """
     if request.param == "memory":
         memory = InMemoryMailboxStore(clock=clock)
         yield memory
         await memory.close()
         return
-    if request.param == "sqlite":
-        sqlite = await SqlMailboxStore.open(
-            f"sqlite+aiosqlite:///{tmp_path / 'pli.db'}", clock=clock
-        )
+    async with fresh_database(request, request.param, tmp_path) as url:
+        sql = await SqlMailboxStore.open(url, clock=clock)
         try:
-            yield sqlite
+            yield sql
         finally:
-            await sqlite.close()
-        return
-    admin = request.getfixturevalue("postgres_admin_url")
-    url = await postgres.create_database(admin)
-    try:
-        pg = await SqlMailboxStore.open(url, clock=clock)
-        try:
-            yield pg
-        finally:
-            await pg.close()
-    finally:
-        await postgres.drop_database(admin, url)
+            await sql.close()

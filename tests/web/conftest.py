@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 import crypto
 from crypto.keys import SigningKey, generate_keys
+from directory.extraction import COLUMNS, DEMATERIALISED, HEADER
 from mailbox_store import InMemoryMailboxStore
 from messaging import AccountService, Address, MailboxKind, ManualClock
 from messaging.directory import (
@@ -36,40 +37,6 @@ from messaging.ins import Ins, QualifiedIdentity, Sex, nir_key
 from messaging.ports import KeyLog
 from tests.web.fakes import FakeDirectory, FakeKeyLog
 from web import AccountAuthenticator, WebSettings, create_app
-
-COLUMNS = (
-    "Type de BAL",
-    "Adresse BAL",
-    "Type Identifiant PP",
-    "Identifiant PP",
-    "Identification nationale PP",
-    "Type identifiant structure",
-    "Identification Structure",
-    "Service de rattachement",
-    "Civilité d'exercice",
-    "Nom d'exercice",
-    "Prénom d'exercice",
-    "Catégorie profession",
-    "Libellé de catégorie profession",
-    "Code Profession",
-    "Libellé Profession",
-    "Code savoir-faire",
-    "Libellé savoir-faire",
-    "Dématérialisation",
-    "Raison Sociale structure BAL",
-    "Enseigne commerciale structure BAL",
-    "L2COMPLEMENTLOCALISATION structure BAL",
-    "L3COMPLEMENTDISTRIBUTION structure BAL",
-    "L4NUMEROVOIE structure BAL",
-    "L4COMPLEMENTNUMEROVOIE structure BAL",
-    "NL4TYPEVOIE structure BAL",
-    "L4LIBELLEVOIE structure BAL",
-    "L5LIEUDITMENTION structure BAL",
-    "L6LIGNEACHEMINEMENT structure BAL",
-    "Code postal structure BAL",
-    "Département structure BAL",
-    "Pays structure BAL",
-)
 
 FAST = crypto.Argon2Limits(1, 8192)
 LOG_KEY = SigningKey.from_seed(b"\x09" * 32)
@@ -95,7 +62,7 @@ def line(**fields: str) -> list[str]:
         for i, c in enumerate(COLUMNS)
     }
     values = [""] * len(COLUMNS)
-    values[17] = "True"
+    values[DEMATERIALISED] = "True"
     for key, value in fields.items():
         values[names[key]] = value
     return values
@@ -362,7 +329,7 @@ class World:
 
 def extraction_file(rows: Sequence[Sequence[str]]) -> list[bytes]:
     return [
-        ("|".join(COLUMNS) + "\n").encode(),
+        HEADER,
         *(("|".join(values) + "\n").encode() for values in rows),
     ]
 
