@@ -7,8 +7,16 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from tests.support import postgres
+from tests.support.databases import fresh_database
+
+# CI explores the same examples every run (a failure there is reproducible, never luck);
+# developers' runs keep exploring new ones.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True, deadline=None)
+hypothesis_settings.register_profile("dev", deadline=None)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 @pytest.fixture(scope="session")
@@ -25,12 +33,5 @@ def postgres_admin_url() -> Iterator[str]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """A fresh, empty database of each engine: SQLite in a file, PostgreSQL by URL."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'pli.db'}"
-        return
-    admin = request.getfixturevalue("postgres_admin_url")
-    url = await postgres.create_database(admin)
-    try:
+    async with fresh_database(request, request.param, tmp_path) as url:
         yield url
-    finally:
-        await postgres.drop_database(admin, url)

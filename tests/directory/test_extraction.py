@@ -135,7 +135,9 @@ _text = st.text(
     st.lists(
         st.tuples(
             st.sampled_from(["PER", "ORG"]),
-            st.from_regex(r"[a-z][a-z0-9.-]{0,10}[a-z0-9]@[a-z]{1,8}\.(fr|com)", fullmatch=True),
+            st.from_regex(
+                r"[a-z][a-z0-9-]{0,5}(\.[a-z0-9-]{1,5})?@[a-z]{1,8}\.(fr|com)", fullmatch=True
+            ),
             st.lists(_text, min_size=29, max_size=29),
             st.sampled_from(["True", "False"]),
         ),
