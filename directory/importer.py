@@ -61,7 +61,7 @@ from directory.model import (
     fingerprint,
 )
 from directory.schema import IMMEDIATE
-from directory.search import document, fts_terms, lexemes
+from directory.search import document, fts_terms, lexemes, name_city_pairs
 from messaging.directory import ExtractionError, ImportProgress, ImportReport
 from messaging.types import MailboxKind
 
@@ -94,6 +94,13 @@ _TYPES: Final = {
 _PG_GIN_INDEX: Final = (
     "CREATE INDEX dir_role_search_document ON dir_role_search USING gin (document)"
 )
+# The B-trees of dir_role_pairs (migration dir_0003), dropped and built again like the GIN.
+_PG_PAIRS_INDEXES: Final = {
+    "dir_role_pairs_key": "CREATE INDEX dir_role_pairs_key ON dir_role_pairs "
+    "(key, name_word, city_word, role_id)",
+    "dir_role_pairs_role": "CREATE INDEX dir_role_pairs_role ON dir_role_pairs (role_id)",
+}
+_PAIRS_COLUMNS: Final = ("key", "name_word", "city_word", "role_id")
 # Classification of the lines against the roles (see _Steps.classify).
 _ADDED, _UPDATED, _MOVED = 0, 1, 2
 
@@ -101,6 +108,23 @@ _ADDED, _UPDATED, _MOVED = 0, 1, 2
 def search_key(dialect: str) -> str:
     """The column of ``dir_role_search`` that holds the role id."""
     return "role_id" if dialect == "postgresql" else "rowid"
+
+
+async def _unindex(
+    conn: AsyncConnection, dialect: str, roles: str, params: dict[str, Any] | None = None
+) -> None:
+    """Remove the roles whose ids ``roles`` selects from the search table (and, on
+    PostgreSQL, from ``dir_role_pairs``)."""
+    key = search_key(dialect)
+    statement = text(f"DELETE FROM dir_role_search WHERE {key} IN ({roles})")  # noqa: S608
+    if params is not None and "now" in params:
+        statement = statement.bindparams(bindparam("now", type_=DateTime(timezone=True)))
+    await conn.execute(statement, params or {})
+    if dialect == "postgresql":
+        pairs = text(f"DELETE FROM dir_role_pairs WHERE role_id IN ({roles})")  # noqa: S608
+        if params is not None and "now" in params:
+            pairs = pairs.bindparams(bindparam("now", type_=DateTime(timezone=True)))
+        await conn.execute(pairs, params or {})
 
 
 # PostgreSQL's vector from the text of its lexemes (they need no parsing).
@@ -242,7 +266,9 @@ class _Steps:
             await self.index_changed(conn, classes.added + classes.updated)
             if not self.sqlite and classes.changed + retired > _PG_ANALYZE_THRESHOLD:
                 # Plans need statistics now, not when autovacuum gets round to it.
-                await conn.exec_driver_sql("ANALYZE dir_role_search, dir_roles, dir_mailboxes")
+                await conn.exec_driver_sql(
+                    "ANALYZE dir_role_search, dir_role_pairs, dir_roles, dir_mailboxes"
+                )
         summary = ImportReport(
             rows=rows,
             added=classes.added,
@@ -413,12 +439,11 @@ class _Steps:
 
     async def unindex_updated(self, conn: AsyncConnection) -> None:
         """Updated roles leave the search table now; their new version comes back later."""
-        key = search_key(self.dialect)
         updated = (
             f"SELECT c.role_id FROM dir_import_changes c JOIN dir_roles r ON r.id = c.role_id "  # noqa: S608
             f"WHERE c.change = {_UPDATED} AND r.indexed_hash IS NOT NULL"
         )
-        await conn.exec_driver_sql(f"DELETE FROM dir_role_search WHERE {key} IN ({updated})")  # noqa: S608
+        await _unindex(conn, self.dialect, updated)
 
     async def merge_mailboxes(self, conn: AsyncConnection) -> None:
         # A mailbox's service is that of its first line. Local mailboxes named by the file
@@ -459,7 +484,6 @@ class _Steps:
 
     async def retire(self, conn: AsyncConnection) -> int:
         """Retire the live roles the file lacks, then the mailboxes left without one."""
-        key = search_key(self.dialect)
         retired = await self._sql(
             conn,
             """
@@ -471,7 +495,7 @@ class _Steps:
             """,
         )
         gone = "SELECT id FROM dir_roles WHERE retired_at = :now AND indexed_hash IS NOT NULL"
-        await self._sql(conn, f"DELETE FROM dir_role_search WHERE {key} IN ({gone})")  # noqa: S608
+        await _unindex(conn, self.dialect, gone, {"now": self.now})
         await self._sql(
             conn,
             "UPDATE dir_roles SET indexed_hash = NULL "
@@ -558,6 +582,9 @@ class _Steps:
             "(role_id integer, terms text, lexemes text) ON COMMIT DROP"
         )
         driver: Any = (await conn.get_raw_connection()).driver_connection
+        rebuild = count > _PG_REBUILD_THRESHOLD
+        if rebuild:
+            await conn.exec_driver_sql(f"DROP INDEX {', '.join(_PG_PAIRS_INDEXES)}")
         last = 0
         while batch := (
             await conn.execute(
@@ -570,9 +597,14 @@ class _Steps:
         ).all():
             records = [(role_id, terms, lexemes(terms)) for role_id, terms in batch]
             await driver.copy_records_to_table("dir_index_ready", records=records)
+            pairs = [(*p, role_id) for role_id, terms in batch for p in name_city_pairs(terms)]
+            await driver.copy_records_to_table(
+                "dir_role_pairs", records=pairs, columns=_PAIRS_COLUMNS
+            )
             last = batch[-1][0]
-        rebuild = count > _PG_REBUILD_THRESHOLD
         if rebuild:
+            for ddl in _PG_PAIRS_INDEXES.values():
+                await conn.exec_driver_sql(ddl)
             await conn.exec_driver_sql("DROP INDEX dir_role_search_document")
         await conn.exec_driver_sql(
             "INSERT INTO dir_role_search (role_id, terms, document) "  # noqa: S608
@@ -597,15 +629,8 @@ async def sync_mailbox_search(conn: AsyncConnection, dialect: str, mailbox_id: i
     """Make the search table hold exactly the live roles of one mailbox if it is visible
     (after its liste rouge flag changed); the fields are normalised here from the stored
     ones."""
-    key = search_key(dialect)
     params = {"id": mailbox_id}
-    await conn.execute(
-        text(
-            f"DELETE FROM dir_role_search WHERE {key} IN "  # noqa: S608
-            "(SELECT id FROM dir_roles WHERE mailbox_id = :id)"
-        ),
-        params,
-    )
+    await _unindex(conn, dialect, "SELECT id FROM dir_roles WHERE mailbox_id = :id", params)
     await conn.execute(
         text("UPDATE dir_roles SET indexed_hash = NULL WHERE mailbox_id = :id"), params
     )
@@ -630,8 +655,21 @@ async def sync_mailbox_search(conn: AsyncConnection, dialect: str, mailbox_id: i
     if dialect == "sqlite":
         insert = "INSERT INTO dir_role_search (rowid, terms) VALUES (:id, :terms)"
     else:
+        pairs = []
         for entry in entries:
             entry["lexemes"] = lexemes(entry["terms"])
+            pairs += [
+                dict(zip(_PAIRS_COLUMNS, (*p, entry["id"]), strict=True))
+                for p in name_city_pairs(str(entry["terms"]))
+            ]
+        if pairs:
+            await conn.execute(
+                text(
+                    "INSERT INTO dir_role_pairs (key, name_word, city_word, role_id) "
+                    "VALUES (:key, :name_word, :city_word, :role_id)"
+                ),
+                pairs,
+            )
         insert = (
             "INSERT INTO dir_role_search (role_id, terms, document) "  # noqa: S608
             f"VALUES (:id, :terms, {_PG_VECTOR.format(':lexemes')})"

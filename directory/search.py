@@ -35,6 +35,12 @@ in one field reads that field's postings only: ``name=le`` does not wade through
   rows stay small (the vector lives out of line), and the matches read are capped at
   ``COUNT_LIMIT``: past that many, the tiers order the first matches in storage order,
   not all of them — a query that broad is still being typed.
+  A search on a family name and a city (``name=mar, city=par``, each at least 3 letters,
+  no free text) does not use the vector: ``dir_role_pairs`` (:func:`name_city_pairs`) has a
+  row per family name word × city word of a role, keyed by the first 3 letters of both
+  (``marpar``), under a B-tree in byte order, so the matches are one range of it, read
+  whole, exactly, and sorted by id as SQLite sorts them; its other words are ``LIKE``
+  tests on the terms.
 - *Memory*: :func:`tier` below, on the same documents.
 """
 
@@ -68,6 +74,10 @@ __all__ = [
     "fts5_tiers",
     "PgQuery",
     "pg_query",
+    "PAIR_PREFIX",
+    "name_city_pairs",
+    "PairQuery",
+    "pair_query",
 ]
 
 FIELDS: Final = (
@@ -376,3 +386,75 @@ def pg_query(query: CompiledQuery) -> PgQuery | None:
         return tuple(f"% {TAGS[f]}{t.prefix}%" for t in query.free for f in fields)
 
     return PgQuery(" & ".join(items), patterns(_NAME_FIELDS), patterns(_SECOND_FIELDS))
+
+
+# -- PostgreSQL: name × city pairs ------------------------------------------------------
+
+PAIR_PREFIX: Final = 3
+"""Letters of a family name word and of a city word that key a pair; shorter words have none."""
+
+
+def name_city_pairs(terms: str) -> set[tuple[str, str, str]]:
+    """The rows of ``dir_role_pairs`` for a role's terms (:func:`fts_terms`): one per family
+    name word and city word of at least :data:`PAIR_PREFIX` letters, keyed by both their
+    first letters (``("marpar", "martin", "paris")``).
+
+    The migration ``dir_0003`` computes the same rows in SQL for roles indexed before it.
+    """
+    names, cities = [], []
+    for token in terms.split():
+        if len(token) > PAIR_PREFIX:
+            if token[0] == "n":
+                names.append(token[1:])
+            elif token[0] == "c":
+                cities.append(token[1:])
+    return {
+        (name[:PAIR_PREFIX] + city[:PAIR_PREFIX], name, city) for name in names for city in cities
+    }
+
+
+def _after(prefix: str) -> str:
+    """The least string above every string that starts with ``prefix`` (code point order,
+    which is UTF-8 byte order: ``COLLATE "C"``)."""
+    last = ord(prefix[-1]) + 1
+    if 0xD800 <= last <= 0xDFFF:  # surrogates are not characters
+        last = 0xE000
+    return prefix[:-1] + chr(last)
+
+
+@dataclass(frozen=True, slots=True)
+class PairQuery:
+    """A search by family name and city prefixes that ``dir_role_pairs`` answers on its own:
+    the key, the ranges of the two words, and ``LIKE`` patterns on a role's terms for the
+    query's other terms and kind (empty for the usual ``name=, city=``)."""
+
+    key: str
+    name_range: tuple[str, str]
+    city_range: tuple[str, str]
+    others: tuple[str, ...]
+
+
+def pair_query(query: CompiledQuery) -> PairQuery | None:
+    """The pair search of a query with a family name and a city term of at least
+    :data:`PAIR_PREFIX` letters, no free text (whose tiers need every field) and no mailbox
+    part; ``None`` for any other query."""
+    if query.free or query.mailbox:
+        return None
+    names = [t for t in query.terms if t.field == "name" and len(t.prefix) >= PAIR_PREFIX]
+    cities = [t for t in query.terms if t.field == "city" and len(t.prefix) >= PAIR_PREFIX]
+    if not names or not cities:
+        return None
+    # The longest prefixes read the fewest pairs; the other terms are rechecked.
+    name = max(names, key=lambda t: len(t.prefix))
+    city = max(cities, key=lambda t: len(t.prefix))
+    others = [
+        f"% {TAGS[t.field]}{t.prefix}%" for t in query.terms if t not in (name, city) and t.field
+    ]
+    if query.kind is not None:
+        others.append(f"% k{query.kind.value.lower()} %")
+    return PairQuery(
+        name.prefix[:PAIR_PREFIX] + city.prefix[:PAIR_PREFIX],
+        (name.prefix, _after(name.prefix)),
+        (city.prefix, _after(city.prefix)),
+        tuple(others),
+    )

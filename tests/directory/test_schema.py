@@ -37,6 +37,9 @@ async def test_migrating_twice_is_harmless_and_records_dir_0001(database_url: st
     assert len(versions) == 1  # one head; dir_0001 is its root
     history = await _history()
     assert history[0] == "dir_0001" and versions[0] == history[-1]
+    assert history[:3] == ["dir_0001", "dir_0002", "dir_0003"]
+    # dir_0003: PostgreSQL's name × city index; SQLite has no such table.
+    assert ("dir_role_pairs" in tables) == database_url.startswith("postgresql")
 
 
 async def _history() -> list[str]:

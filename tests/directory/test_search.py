@@ -232,6 +232,55 @@ async def test_a_changed_line_is_found_by_its_new_words_only(people: Directory):
     assert "paul.martin@medecin.mssante.fr" not in addresses(await search(people, name="martin"))
 
 
+async def test_name_and_city_prefixes_alone_or_with_other_words(people: Directory):
+    # PostgreSQL answers name + city from an index of its own (dir_role_pairs): the same
+    # answers as any other search, other words and the kind checked beside it.
+    paul, jean_pierre = (
+        "paul.martin@medecin.mssante.fr",
+        ("jean-pierre.martin-dupont@medecin.mssante.fr"),
+    )
+    assert addresses(await search(people, name="mar", city="ren")) == [paul]
+    assert addresses(await search(people, name="dupo", city="paris")) == [jean_pierre]
+    assert addresses(await search(people, name="ndi", city="ren")) == [
+        "aicha.ndiaye@infirmier.mssante.fr"
+    ]
+    assert addresses(await search(people, name="n'diaye", city="rennes")) == [
+        "aicha.ndiaye@infirmier.mssante.fr"
+    ]
+    assert addresses(await search(people, name="diaye", city="ren")) == [
+        "aicha.ndiaye@infirmier.mssante.fr"
+    ]
+    assert addresses(await search(people, name="martin dup", city="par")) == [jean_pierre]
+    assert addresses(await search(people, name="mar", city="ren", given_name="pau")) == [paul]
+    assert (await search(people, name="mar", city="ren", given_name="mart")).items == ()
+    assert addresses(await search(people, name="mar", city="ren", kind=MailboxKind.PER)) == [paul]
+    assert (await search(people, name="mar", city="ren", kind=MailboxKind.ORG)).items == ()
+    assert (await search(people, name="mar", city="lyo")).items == ()
+    assert (await search(people, name="martina", city="ren")).items == ()
+    both = await search(people, name="mar", city="ren par", limit=1)
+    assert (both.total, addresses(both)) == (0, [])
+    both = await search(people, name="mar", city="re")  # a short city word: the usual way
+    assert addresses(both) == [paul]
+    page = await search(people, name="mart", city="ren", cursor="o10")
+    assert (page.items, page.total) == ((), 1)
+
+
+async def test_name_and_city_follow_liste_rouge_changes_and_retirement(people: Directory):
+    paul = Address.parse("paul.martin@medecin.mssante.fr")
+    entry = await people.get_mailbox(paul)
+    assert entry is not None
+    await people.update_mailbox(replace(entry, liste_rouge=True))
+    assert (await search(people, name="mart", city="ren")).items == ()
+    await people.update_mailbox(replace(entry, liste_rouge=False))
+    assert addresses(await search(people, name="mart", city="ren")) == [str(paul)]
+    changed = [*PEOPLE[:4], PEOPLE[4].replace(b"MARTIN", b"MARTEL"), *PEOPLE[5:]]
+    await people.import_extraction(changed)
+    assert addresses(await search(people, name="marte", city="ren")) == [str(paul)]
+    assert (await search(people, name="martin", city="ren")).items == ()
+    await people.import_extraction([*PEOPLE[:4], *PEOPLE[5:]])
+    assert (await search(people, name="mar", city="ren")).items == ()
+
+
 @pytest.mark.parametrize(
     "query",
     [
