@@ -7,11 +7,11 @@ base64url without padding (RFC 4648 §5), as everywhere in Pli.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from crypto.encoding import b64url_encode
 from messaging.directory import (
     Code,
     MailboxEntry,
@@ -40,9 +40,8 @@ __all__ = [
 ]
 
 
-def b64url(data: bytes) -> str:
-    """base64url without padding (RFC 4648 §5)."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+b64url = b64url_encode
+"""base64url without padding (RFC 4648 §5), as every Pli format spells it."""
 
 
 class _Out(BaseModel):

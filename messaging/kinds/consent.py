@@ -68,7 +68,9 @@ from enum import StrEnum
 from typing import Literal
 
 from crypto import SigningKey, SigningPublicKey, verify_signature
+from crypto.encoding import b64url_encode
 from messaging.errors import InvalidAddress, InvalidMessage
+from messaging.kinds import parts
 from messaging.kinds.base import KindSpec
 from messaging.mime import KIND_HEADER, NIL_HEADER, PRODUCT_REFERENCE
 from messaging.types import Address, MessageKind
@@ -162,8 +164,7 @@ def canonical_json(value: Mapping[str, object]) -> bytes:
     spell differently.
     """
     _check_canonical_value(value)
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return text.encode("utf-8")
+    return parts.canonical_json(value)
 
 
 def _check_canonical_value(value: object) -> None:
@@ -191,22 +192,18 @@ def _check_canonical_value(value: object) -> None:
     raise _schema_error(f"a {type(value).__name__} has no canonical encoding here")
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 def _unb64(text: str, what: str, code: str = "consent-schema") -> bytes:
     """Strict base64url without padding: one text per byte string."""
     if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
         raise InvalidMessage(f"{what} is not base64url", code)
     data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    if _b64(data) != text:
+    if b64url_encode(data) != text:
         raise InvalidMessage(f"{what} is not canonical base64url", code)
     return data
 
 
 def _digest(context: bytes, body: Mapping[str, object]) -> str:
-    return _b64(hashlib.blake2b(context + canonical_json(body), digest_size=32).digest())
+    return b64url_encode(hashlib.blake2b(context + canonical_json(body), digest_size=32).digest())
 
 
 def _check_digest(value: object, what: str) -> str:
@@ -456,7 +453,7 @@ def _check_signature_field(value: Mapping[str, object]) -> bytes:
 def _with_signature(body: dict[str, object], signature: bytes) -> dict[str, object]:
     """``body`` with its ``signature`` field, when signed."""
     if signature:
-        body["signature"] = _b64(signature)
+        body["signature"] = b64url_encode(signature)
     return body
 
 

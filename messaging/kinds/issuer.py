@@ -56,6 +56,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from crypto import SigningKey, SigningPublicKey, verify_signature
+from crypto.encoding import b64url_encode
 from messaging.errors import InvalidMessage
 from messaging.healthid import TEST_INS_OIDS, check_ins_oid, checked_ins, checked_rpps, ins_oid
 from messaging.ins import InvalidINS, QualifiedIdentity, Sex
@@ -380,10 +381,6 @@ def signed_bytes(kind: MessageKind, content: Mapping[str, object]) -> bytes:
     return SIGNATURE_CONTEXT + kind.value.encode("ascii") + b"\x00" + canonical_json(content)
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 def _signature_of(structured: Mapping[str, object]) -> bytes:
     signature = structured.get("signature")
     if signature is None:
@@ -425,7 +422,7 @@ def build_signed(
     signature = key.sign(signed_bytes(kind, content))
     structured = {
         "content": dict(content),
-        "signature": {"algorithm": SIGNATURE_ALGORITHM, "value": _b64url(signature)},
+        "signature": {"algorithm": SIGNATURE_ALGORITHM, "value": b64url_encode(signature)},
     }
     return build_typed_message(
         kind=kind,
