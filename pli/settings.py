@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     submission_port: int = 2587
     imap_port: int = 2143
 
+    # TLS: certificates under the trust space's authority in production; ``pli init`` makes a
+    # local authority under $PLI_HOME/tls when these are unset (see pli/tls.py).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    trust_anchor: Path | None = None
+    trust_crl: Path | None = None
+
     passphrase_opslimit: int = INTERACTIVE_OPSLIMIT
     passphrase_memlimit: int = INTERACTIVE_MEMLIMIT
     app_password_opslimit: int = INTERACTIVE_OPSLIMIT
@@ -95,6 +102,10 @@ class Settings(BaseSettings):
     @property
     def secrets_dir(self) -> Path:
         return self.home / "secrets"
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.home / "tls"
 
     @property
     def settings_file(self) -> Path:

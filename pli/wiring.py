@@ -25,6 +25,7 @@ from messaging.transparency import KeyVerifier
 from messaging.verified_keys import VerifiedKeyDirectory
 from pli.secrets import InstanceSecrets, create_secrets, load_secrets
 from pli.settings import Settings
+from pli.tls import TlsFiles, ensure_local_authority
 
 __all__ = ["Pli", "open_pli", "initialise"]
 
@@ -59,6 +60,23 @@ def initialise(settings: Settings) -> None:
     settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     settings.resolved_blob_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     create_secrets(settings.secrets_dir)
+    if settings.tls_cert is None:
+        ensure_local_authority(settings.tls_dir, _local_names(settings))
+
+
+def _local_names(settings: Settings) -> tuple[str, ...]:
+    return ("localhost", "127.0.0.1", settings.domain)
+
+
+def tls_files(settings: Settings) -> TlsFiles:
+    """The instance's certificate, key and trust anchor: configured, or the local authority."""
+    if settings.tls_cert is None or settings.tls_key is None:
+        local = ensure_local_authority(settings.tls_dir, _local_names(settings))
+        cert, key, ca = local.cert, local.key, local.ca
+    else:
+        cert, key = settings.tls_cert, settings.tls_key
+        ca = settings.trust_anchor or settings.tls_dir / "ca.pem"
+    return TlsFiles(cert=cert, key=key, ca=settings.trust_anchor or ca, crl=settings.trust_crl)
 
 
 def log_id(settings: Settings) -> str:
