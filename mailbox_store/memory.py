@@ -31,6 +31,7 @@ from mailbox_store.invariants import (
     to_utc,
     uidvalidity_at,
 )
+from mailbox_store.patient_memory import InMemoryPatientStore
 from messaging.errors import (
     AccountExists,
     InvalidMessage,
@@ -100,6 +101,12 @@ class InMemoryMailboxStore:
         self._trace: list[tuple[int, TraceEntry]] = []
         self._sequence = itertools.count()
         self._closed = False
+        self._patients = InMemoryPatientStore(self)
+
+    @property
+    def patients(self) -> InMemoryPatientStore:
+        """The patient side of this store (:class:`~messaging.patient_ports.PatientStore`)."""
+        return self._patients
 
     async def close(self) -> None:
         self._closed = True
@@ -307,6 +314,9 @@ class InMemoryMailboxStore:
             raise InvalidMessage(
                 f"envelope {delivery.envelope_id!r} conflicts with stored data (delivered already?)"
             )
+        commit_patient_side = self._patients.stage(
+            [delivery.patient] if delivery.patient is not None else []
+        )
         # Everything checked: from here on, nothing can fail half-way.
         now = self._clock.now()
         self._envelopes[delivery.envelope_id] = replace(delivery, date=to_utc(delivery.date))
@@ -322,6 +332,7 @@ class InMemoryMailboxStore:
             placed.append(PlacedMessage(account.record.address, box.name, uid, box.highestmodseq))
         for entry in delivery.trace:
             self._trace.append((next(self._sequence), _copy_entry(entry)))
+        commit_patient_side()
         return placed
 
     # -- trace --------------------------------------------------------------------------

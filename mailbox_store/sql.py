@@ -66,6 +66,7 @@ from mailbox_store.invariants import (
     uidvalidity_at,
 )
 from mailbox_store.migrate import upgrade
+from mailbox_store.patient_sql import SqlPatientStore, write_effects
 from mailbox_store.tables import (
     AccountRow,
     CredentialRow,
@@ -246,6 +247,7 @@ class SqlMailboxStore:
         self._committer: GroupCommitter[Delivery, list[PlacedMessage]] = GroupCommitter(
             self._commit_group, self._commit_one, max_group=group_commit_max
         )
+        self._patients = SqlPatientStore(self._reading, self._writing)
 
     @classmethod
     async def open(
@@ -304,6 +306,11 @@ class SqlMailboxStore:
             if data is not None:
                 rows.append({"digest": delivery.blob.digest, "data": data})
         return rows
+
+    @property
+    def patients(self) -> SqlPatientStore:
+        """The patient side of this store (:class:`~messaging.patient_ports.PatientStore`)."""
+        return self._patients
 
     @property
     def stats(self) -> CommitStats:
@@ -791,6 +798,9 @@ class SqlMailboxStore:
         await connection.execute(insert(KeySlotRow), slots)
         if traces:
             await connection.execute(insert(TraceRow), traces)
+        effects = [d.patient for _, d, _ in accepted if d.patient is not None]
+        if effects:  # threads, consent, history: committed with the messages
+            await write_effects(connection, effects)
         return outcomes
 
     # -- trace --------------------------------------------------------------------------

@@ -254,3 +254,8 @@ class TraceRow(Base):
         Index("ix_trace_at_id", "at", "id"),
         Index("ix_trace_subject_at_id", "subject", "at", "id"),
     )
+
+
+# The patient-side tables live in their own module; importing it here registers them on
+# ``Base.metadata``, so the "migrations equal models" check sees them.
+from mailbox_store import patient_tables as patient_tables  # noqa: E402

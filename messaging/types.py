@@ -13,8 +13,12 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from messaging.errors import InvalidAddress
+
+if TYPE_CHECKING:  # the patient port's values name Address: imported for annotations only
+    from messaging.patient_ports import PatientEffects
 
 __all__ = [
     "Address",
@@ -220,6 +224,8 @@ class Delivery:
     blob: BlobRef
     placements: tuple[Placement, ...]
     trace: tuple[TraceEntry, ...] = ()
+    patient: PatientEffects | None = None
+    """Patient-side changes committed with the messages (threads, consent, history)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from mailbox_store.migrate import (
 from mailbox_store.tables import Base
 from tests.mailbox_store import factories as f
 
-HEAD = "store_0002"
+HEAD = "store_0003"
 STORE_TABLES = {
     "inline_blobs",
     "accounts",
@@ -34,6 +34,15 @@ STORE_TABLES = {
     "messages",
     "key_slots",
     "trace",
+    # store_0003: the patient side
+    "patient_profiles",
+    "patient_threads",
+    "patient_thread_messages",
+    "patient_blocks",
+    "patient_masks",
+    "consent_records",
+    "shared_slots",
+    "access_history",
 }
 
 
