@@ -32,6 +32,7 @@ import crypto
 from messaging.account_cache import AccountCache
 from messaging.errors import InvalidMessage, NotFound, RuleViolation, UnknownMailbox
 from messaging.kinds import classify, declared_kind
+from messaging.patient_delivery import MDN_SENT, PatientDeliveryRules, Submission
 from messaging.ports import BlobStore, Clock, KeyDirectory, MailboxStore, Notifier
 from messaging.rules import Violation, check_recipients, check_sender, check_size
 from messaging.types import (
@@ -93,7 +94,9 @@ class DeliveryService:
         clock: Clock,
         operator_key: crypto.SigningKey,
         limits: Limits | None = None,
+        patients: PatientDeliveryRules | None = None,
     ) -> None:
+        self._patients = patients
         self._store = store
         self._blobs = blobs
         self._keys = keys
@@ -204,6 +207,23 @@ class DeliveryService:
         # One read of the system's randomness for both identifiers: it is a system call,
         # and this is the hot path.
         random_ids = secrets.token_bytes(32)
+        effects = None
+        if self._patients is not None:  # patient rules: may refuse, before anything is sealed
+            submission = Submission(
+                sender=sender,
+                sender_account=await self._accounts.get(sender),
+                recipients=tuple(recipients),
+                accounts=found,
+                kind=kind,
+                envelope_id=random_ids[:16].hex(),
+                thread_id=thread_id or random_ids[16:].hex(),
+                thread_given=thread_id is not None,
+                at=now,
+                provenance=provenance.value,
+            )
+            effects = await self._patients.before_delivery(submission, source, size)
+            if effects is not None and effects.thread_id is not None:
+                thread_id = effects.thread_id
         header = crypto.RoutingHeader(
             envelope_id=random_ids[:16].hex(),
             thread_id=thread_id or random_ids[16:].hex(),
@@ -248,10 +268,13 @@ class DeliveryService:
                 blob=blob,
                 placements=placements,
                 trace=trace,
+                patient=effects,
             )
         )
         for item in placed:
             self._notifier.publish(item.account, f"exists {item.folder} {item.uid}")
+        if self._patients is not None and effects is not None:
+            await self._patients.after_delivery(effects, kind)
         return Submitted(header.envelope_id, header.thread_id, kind, tuple(placed))
 
     def _seal(
@@ -283,6 +306,13 @@ class DeliveryService:
         status = await self._signature_status(header)
         peer = header.gateway.peer if header.gateway else None
         signer = "operator" if header.provenance == Provenance.GATEWAY.value else header.sender
+        if self._patients is not None:  # a patient's read receipt, when one was asked for
+            receipt = await self._patients.read_receipt(address, record, sink.getvalue())
+            if receipt is not None:
+                await self.send(address, keys, [receipt[0]], receipt[1], thread_id=record.thread_id)
+                record = await self._store.set_flags(
+                    address, folder, uid, record.flags | {MDN_SENT}
+                )
         return OpenedMessage(
             record=record,
             raw=sink.getvalue(),

@@ -1,0 +1,549 @@
+"""The patient's rights as operations: block, mask, médecin traitant, consent, history,
+opposition and closure, and the professional's read of a document through a consent.
+
+:class:`PatientService` is what adapters (webmail, API, CLI) call for a patient or for a
+professional acting on a patient's record; the rules that apply *while delivering* live in
+:mod:`messaging.patient_delivery`. Every change here writes its access-history entry in
+the same transaction (the store's ``history`` argument).
+
+Consent, end to end (DOMAIN.md, "Patients"):
+
+1. :meth:`PatientService.request_consent` — the professional's ``consent-request`` is
+   delivered to the patient; the delivery records it and a ``consent-requested`` entry.
+2. :meth:`PatientService.answer_consent` — the patient's client signs the answer with the
+   patient's key; the delivery verifies the signature and records it. On a grant,
+   :meth:`PatientService.share` runs *in the patient's session*: the patient's unlocked
+   keys open each covered document's slot and re-seal its content key for the
+   professional (:func:`crypto.reseal_slot`); the server only stores the resulting slots.
+3. :meth:`PatientService.open_document` — the professional reads a shared document: the
+   server checks the grant is active and the document not masked, hands the slot over and
+   writes ``document-read-with-consent``.
+4. :meth:`PatientService.revoke_consent` — the signed withdrawal; its delivery deletes the
+   slots of the grant, and documents that arrive later are never shared under it.
+
+Errors: :class:`~messaging.errors.RuleViolation` with the codes of
+:mod:`messaging.patient_rules` and :mod:`messaging.retention`, plus ``consent-required``
+(a read no active grant allows) and ``not-a-patient``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.policy
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from email.parser import BytesParser
+
+import crypto
+from messaging.access_history import Action, Anchor, HistoryEntry, Problem, verify_chain
+from messaging.consent import ConsentRegistry, DocumentRef, SharedSlot
+from messaging.errors import NotFound, RuleViolation
+from messaging.kinds.consent import (
+    ConsentRequest,
+    ConsentResponse,
+    Decision,
+    Scope,
+    answer,
+    build_request,
+    build_response,
+    build_revocation,
+    revoke,
+)
+from messaging.kinds.document import CODECDA_HEADER
+from messaging.kinds.notification import NoticeEvent
+from messaging.mime import new_message_id
+from messaging.patient_delivery import DOCUMENT_KINDS, PatientDeliveryRules, registry_of
+from messaging.patient_ports import HistoryDraft, PatientProfile, PatientStore, SharedSlotRecord
+from messaging.patient_rules import Correspondent, PatientFacts, check_block, check_mask
+from messaging.ports import BlobStore, Clock, KeyDirectory, MailboxStore
+from messaging.retention import (
+    PurgePlan,
+    RetentionPolicy,
+    check_closure,
+    check_opposition,
+    plan_purge,
+)
+from messaging.rules import Violation
+from messaging.service import DeliveryService, Submitted
+from messaging.types import AccountRecord, Address, BlobRef, MailboxKind, MessageRecord
+
+__all__ = ["PatientService", "PurgeResult", "SharedDocument"]
+
+
+@dataclass(frozen=True, slots=True)
+class SharedDocument:
+    """A patient's document as a professional reads it through a consent."""
+
+    record: MessageRecord
+    raw: bytes
+    grant_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeResult:
+    plan: PurgePlan
+    purged: tuple[Address, ...]
+    blobs: tuple[BlobRef, ...]
+    """Blobs no envelope names any more (inline ones are already gone)."""
+
+
+def _raise(violations: list[Violation]) -> None:
+    if violations:
+        raise RuleViolation(violations[0].code, violations[0].reason)
+
+
+class PatientService:
+    """Operations on a patient's mailbox and record (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        store: MailboxStore,
+        patients: PatientStore,
+        blobs: BlobStore,
+        keys: KeyDirectory,
+        delivery: DeliveryService,
+        rules: PatientDeliveryRules,
+        clock: Clock,
+        retention: RetentionPolicy | None = None,
+    ) -> None:
+        self._store = store
+        self._patients = patients
+        self._blobs = blobs
+        self._keys = keys
+        self._delivery = delivery
+        self._rules = rules
+        self._clock = clock
+        self._retention = retention or RetentionPolicy()
+
+    async def _patient(self, address: Address) -> AccountRecord:
+        account = await self._store.get_account(address)
+        if account is None or account.kind is not MailboxKind.PAT:
+            raise RuleViolation("not-a-patient", f"{address} is not a patient mailbox")
+        return account
+
+    async def _facts(self, patient: Address) -> tuple[PatientFacts, PatientProfile]:
+        profile = await self._patients.get_profile(patient)
+        blocks = await self._patients.blocks(patient)
+        return PatientFacts(patient, profile.treating_doctor, profile.minor, blocks), profile
+
+    def _draft(
+        self,
+        patient: Address,
+        action: Action,
+        subject: str,
+        *,
+        actor: Address | str | None = None,
+        at: datetime | None = None,
+        **details: str,
+    ) -> HistoryDraft:
+        return HistoryDraft(
+            patient,
+            str(actor if actor is not None else patient),
+            action.value,
+            subject,
+            at or self._clock.now(),
+            details,
+        )
+
+    # -- profile ------------------------------------------------------------------------
+
+    async def profile(self, patient: Address) -> PatientProfile:
+        await self._patient(patient)
+        return await self._patients.get_profile(patient)
+
+    async def declare_treating_doctor(self, patient: Address, doctor: Address | None) -> None:
+        """Declare (or, with None, withdraw) the médecin traitant; it is never blocked."""
+        await self._patient(patient)
+        if doctor is not None:
+            account = await self._store.get_account(doctor)
+            if account is None or account.kind is MailboxKind.PAT:
+                raise RuleViolation(
+                    "treating-doctor-unknown", f"{doctor} is not a professional's mailbox"
+                )
+        profile = await self._patients.get_profile(patient)
+        await self._patients.put_profile(replace(profile, treating_doctor=doctor))
+
+    async def set_contact(
+        self,
+        patient: Address,
+        *,
+        email: str | None = None,
+        phone: str | None = None,
+        lang: str = "fr",
+    ) -> None:
+        """Where content-free notices go (a personal address or phone), and in which language."""
+        await self._patient(patient)
+        if lang not in ("fr", "en"):
+            raise ValueError("lang is fr or en")
+        profile = await self._patients.get_profile(patient)
+        await self._patients.put_profile(
+            replace(profile, contact_email=email, contact_phone=phone, lang=lang)
+        )
+
+    async def set_minor(self, patient: Address, minor: bool) -> None:
+        await self._patient(patient)
+        profile = await self._patients.get_profile(patient)
+        await self._patients.put_profile(replace(profile, minor=minor))
+
+    # -- blocks and masks ---------------------------------------------------------------
+
+    async def block(self, patient: Address, professional: Address) -> None:
+        """Block a professional; the médecin traitant cannot be (and the refusal is kept)."""
+        await self._patient(patient)
+        facts, profile = await self._facts(patient)
+        account = await self._store.get_account(professional)
+        kind = account.kind if account is not None else MailboxKind.PER
+        violations = check_block(facts, Correspondent(professional, kind), lang=profile.lang)
+        now = self._clock.now()
+        if violations and violations[0].code == "block-treating-doctor":
+            await self._patients.append_history(
+                [
+                    self._draft(
+                        patient,
+                        Action.BLOCK_REFUSED,
+                        str(professional),
+                        at=now,
+                        professional=str(professional),
+                        rule="block-treating-doctor",
+                    )
+                ]
+            )
+        _raise(violations)
+        await self._patients.set_block(
+            patient,
+            professional,
+            True,
+            now,
+            [
+                self._draft(
+                    patient,
+                    Action.BLOCKED,
+                    str(professional),
+                    at=now,
+                    professional=str(professional),
+                )
+            ],
+        )
+
+    async def unblock(self, patient: Address, professional: Address) -> None:
+        await self._patient(patient)
+        now = self._clock.now()
+        await self._patients.set_block(
+            patient,
+            professional,
+            False,
+            now,
+            [
+                self._draft(
+                    patient,
+                    Action.UNBLOCKED,
+                    str(professional),
+                    at=now,
+                    professional=str(professional),
+                )
+            ],
+        )
+
+    async def blocked(self, patient: Address) -> frozenset[Address]:
+        return await self._patients.blocks(patient)
+
+    async def mask(
+        self, patient: Address, document_id: str, professionals: Sequence[Address]
+    ) -> None:
+        """Mask a document of the patient's record from professionals (never its author)."""
+        await self._patient(patient)
+        facts, profile = await self._facts(patient)
+        try:
+            stored = await self._store.find_message(patient, document_id)
+        except NotFound:
+            _raise(
+                check_mask(
+                    facts,
+                    document_patient=Address("nobody", "invalid.invalid"),
+                    document_author=patient,
+                    professionals=professionals,
+                    lang=profile.lang,
+                )
+            )
+            raise
+        author = stored.record.sender
+        _raise(
+            check_mask(
+                facts,
+                document_patient=patient,
+                document_author=author,
+                professionals=professionals,
+                lang=profile.lang,
+            )
+        )
+        now = self._clock.now()
+        await self._patients.set_mask(
+            patient,
+            document_id,
+            professionals,
+            True,
+            now,
+            [
+                self._draft(patient, Action.MASKED, document_id, at=now, professional=str(p))
+                for p in professionals
+            ],
+        )
+
+    async def unmask(
+        self, patient: Address, document_id: str, professionals: Sequence[Address]
+    ) -> None:
+        await self._patient(patient)
+        now = self._clock.now()
+        await self._patients.set_mask(
+            patient,
+            document_id,
+            professionals,
+            False,
+            now,
+            [
+                self._draft(patient, Action.UNMASKED, document_id, at=now, professional=str(p))
+                for p in professionals
+            ],
+        )
+
+    # -- consent ------------------------------------------------------------------------
+
+    async def registry(self, patient: Address) -> ConsentRegistry:
+        return await registry_of(self._patients, self._keys, patient)
+
+    async def request_consent(
+        self,
+        professional: Address,
+        keys: crypto.MailboxKeys,
+        patient: Address,
+        *,
+        scope: Scope,
+        purpose: str,
+        duration_days: int,
+        lang: str = "fr",
+    ) -> tuple[ConsentRequest, Submitted]:
+        """The professional asks; the request is delivered to the patient and recorded."""
+        request = ConsentRequest.new(
+            professional=professional,
+            patient=patient,
+            scope=scope,
+            purpose=purpose,
+            duration_days=duration_days,
+            at=self._clock.now(),
+        )
+        raw = build_request(request, message_id=new_message_id(professional.domain), lang=lang)
+        sent = await self._delivery.send(professional, keys, [patient], raw)
+        return request, sent
+
+    async def answer_consent(
+        self,
+        patient: Address,
+        keys: crypto.MailboxKeys,
+        request_id: str,
+        decision: Decision,
+        *,
+        lang: str = "fr",
+    ) -> ConsentResponse:
+        """The patient's signed answer (signed here, with the keys of their session); a grant
+        then shares the covered documents at once."""
+        registry = await self.registry(patient)
+        request = next((r for r in registry.pending_requests() if r.request_id == request_id), None)
+        if request is None:
+            raise NotFound(f"no pending consent request {request_id}")
+        response = answer(request, decision, keys.signing_key, self._clock.now())
+        raw = build_response(
+            response, message_id=new_message_id(patient.domain), lang=lang, in_reply_to=None
+        )
+        await self._delivery.send(patient, keys, [request.professional], raw)
+        if decision is Decision.GRANT:
+            await self.share(patient, keys)
+        return response
+
+    async def revoke_consent(
+        self, patient: Address, keys: crypto.MailboxKeys, request_id: str, *, lang: str = "fr"
+    ) -> None:
+        """The patient's signed withdrawal; its delivery deletes the slots of the grant."""
+        registry = await self.registry(patient)
+        grant = registry.grant(request_id)
+        if grant is None:
+            raise NotFound(f"no grant {request_id}")
+        revocation = revoke(grant.response, keys.signing_key, self._clock.now())
+        raw = build_revocation(revocation, message_id=new_message_id(patient.domain), lang=lang)
+        await self._delivery.send(patient, keys, [grant.professional], raw)
+
+    async def _documents(
+        self, patient: Address, keys: crypto.MailboxKeys
+    ) -> list[tuple[DocumentRef, bytes]]:
+        """The patient's documents with their own slots; categories read with their keys."""
+        masks = await self._patients.masks(patient)
+        found: dict[str, tuple[DocumentRef, bytes]] = {}
+        for folder in await self._store.list_folders(patient):
+            for record in await self._store.list_messages(patient, folder.name):
+                if record.kind not in DOCUMENT_KINDS or record.envelope_id in found:
+                    continue
+                stored = await self._store.get_message(patient, folder.name, record.uid)
+                raw = await asyncio.to_thread(self._open, record.blob, stored.slot, keys)
+                head = BytesParser(policy=email.policy.compat32).parsebytes(raw, headersonly=True)
+                codes = str(head.get(CODECDA_HEADER, "") or "")
+                categories = frozenset(c.strip() for c in codes.split(",") if c.strip())
+                document = DocumentRef(
+                    record.envelope_id,
+                    patient,
+                    categories,
+                    masks.get(record.envelope_id, frozenset()),
+                )
+                found[record.envelope_id] = (document, stored.slot)
+        return list(found.values())
+
+    def _open(self, ref: BlobRef, slot: bytes, keys: crypto.MailboxKeys) -> bytes:
+        sink = io.BytesIO()
+        with self._blobs.open(ref) as source:
+            crypto.open_envelope(source, slot, keys, sink)
+        return sink.getvalue()
+
+    async def share(self, patient: Address, keys: crypto.MailboxKeys) -> list[SharedSlotRecord]:
+        """Re-wrap, with the patient's unlocked keys, the content keys of every document an
+        active grant covers and its professional has no slot for yet. Runs in the patient's
+        session: at a grant, and whenever their keys are unlocked (new documents)."""
+        await self._patient(patient)
+        registry = await self.registry(patient)
+        now = self._clock.now()
+        grants = registry.active_grants(now)
+        if not grants:
+            return []
+        documents = await self._documents(patient, keys)
+        made: list[SharedSlotRecord] = []
+        history: list[HistoryDraft] = []
+        for professional in {g.professional for g in grants}:
+            published = await self._keys.lookup(professional)
+            if published is None:
+                continue
+            have = await self._patients.shared_slots(patient, professional)
+            already = [SharedSlot(s.grant_id, s.document_id, s.professional, s.slot) for s in have]
+            wanted = registry.documents_to_share(
+                professional, [d for d, _ in documents], now, already
+            )
+            wanted_ids = {d.document_id for d in wanted}
+            pairs = [(d, slot) for d, slot in documents if d.document_id in wanted_ids]
+            slots = await asyncio.to_thread(
+                registry.share,
+                keys,
+                professional,
+                crypto.EncryptionPublicKey(published.encryption_key),
+                pairs,
+                now,
+            )
+            categories = {d.document_id: d.categories for d, _ in pairs}
+            for slot in slots:
+                made.append(
+                    SharedSlotRecord(
+                        patient,
+                        slot.document_id,
+                        professional,
+                        slot.grant_id,
+                        slot.slot,
+                        now,
+                        categories[slot.document_id],
+                    )
+                )
+                history.append(
+                    self._draft(
+                        patient,
+                        Action.DOCUMENT_SHARED,
+                        slot.document_id,
+                        at=now,
+                        document=slot.document_id,
+                        grant=slot.grant_id,
+                        professional=str(professional),
+                    )
+                )
+        if made:
+            await self._patients.add_shared_slots(made, history)
+        return made
+
+    async def open_document(
+        self,
+        professional: Address,
+        keys: crypto.MailboxKeys,
+        patient: Address,
+        document_id: str,
+    ) -> SharedDocument:
+        """A professional reads a patient's document through an active grant."""
+        registry = await self.registry(patient)
+        slot = await self._patients.shared_slot(document_id, professional)
+        masks = await self._patients.masks(patient)
+        now = self._clock.now()
+        refusal = RuleViolation(
+            "consent-required",
+            f"{professional} has no active consent of {patient} to read document {document_id}",
+        )
+        if slot is None or slot.patient != patient:
+            raise refusal
+        document = DocumentRef(
+            document_id, patient, slot.categories, masks.get(document_id, frozenset())
+        )
+        grant = registry.grant_for(professional, document, now)
+        if grant is None:
+            raise refusal
+        stored = await self._store.find_message(patient, document_id)
+        raw = await asyncio.to_thread(self._open, stored.record.blob, slot.slot, keys)
+        await self._patients.append_history(
+            [
+                self._draft(
+                    patient,
+                    Action.DOCUMENT_READ_WITH_CONSENT,
+                    document_id,
+                    actor=professional,
+                    at=now,
+                    document=document_id,
+                    grant=grant.grant_id,
+                    professional=str(professional),
+                )
+            ]
+        )
+        await self._rules.notify(patient, NoticeEvent.RECORD_ACCESS)
+        return SharedDocument(stored.record, raw, grant.grant_id)
+
+    # -- history ------------------------------------------------------------------------
+
+    async def history(self, patient: Address) -> list[HistoryEntry]:
+        return await self._patients.history(patient)
+
+    async def verify_history(self, patient: Address, anchor: Anchor | None = None) -> list[Problem]:
+        return verify_chain(await self._patients.history(patient), patient=patient, anchor=anchor)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def oppose(self, patient: Address) -> AccountRecord:
+        """An objection within the opposition window closes the account now."""
+        account = await self._patient(patient)
+        profile = await self._patients.get_profile(patient)
+        now = self._clock.now()
+        _raise(check_opposition(account, now, self._retention, lang=profile.lang))
+        return await self._patients.close_account(patient, now, opposed=True)
+
+    async def close(self, address: Address) -> AccountRecord:
+        """Close an account: it receives nothing more; its data is kept until the purge."""
+        account = await self._store.get_account(address)
+        if account is None:
+            raise NotFound(f"no account {address}")
+        _raise(check_closure(account, self._clock.now()))
+        return await self._patients.close_account(address, self._clock.now())
+
+    async def plan_purge(self) -> PurgePlan:
+        return plan_purge(await self._store.list_accounts(), self._clock.now(), self._retention)
+
+    async def purge(self, *, dry_run: bool = False) -> PurgeResult:
+        """Remove the closed accounts past their retention, and nothing else."""
+        plan = await self.plan_purge()
+        if dry_run:
+            return PurgeResult(plan, (), ())
+        purged: list[Address] = []
+        blobs: list[BlobRef] = []
+        for address in plan.addresses:
+            blobs.extend(await self._patients.purge_account(address))
+            purged.append(address)
+        return PurgeResult(plan, tuple(purged), tuple(blobs))
