@@ -119,6 +119,10 @@ class FileBlobStore:
         except (NotFound, FileNotFoundError):
             return False
 
+    def remove(self, ref: BlobRef) -> None:
+        """Delete a blob no envelope names any more (the purge); blocking, idempotent."""
+        self.path_of(ref).unlink(missing_ok=True)
+
 
 class _FileBlobWriter:
     """Streams bytes into a temporary file while hashing them."""

@@ -58,6 +58,11 @@ class TieredBlobStore:
     def is_inline(self, ref: BlobRef) -> bool:
         return ref.size <= self.inline_max
 
+    def remove(self, ref: BlobRef) -> None:
+        """Delete a file blob no envelope names any more (inline ones go with their rows)."""
+        if not self.is_inline(ref):
+            self._files.remove(ref)
+
     # -- writing ------------------------------------------------------------------------
 
     @contextlib.contextmanager

@@ -157,11 +157,11 @@ class PatientService:
     async def declare_treating_doctor(self, patient: Address, doctor: Address | None) -> None:
         """Declare (or, with None, withdraw) the médecin traitant; it is never blocked."""
         await self._patient(patient)
-        if doctor is not None:
+        if doctor is not None:  # a local professional, or one of another operator
             account = await self._store.get_account(doctor)
-            if account is None or account.kind is MailboxKind.PAT:
+            if (account is not None and account.kind is MailboxKind.PAT) or doctor == patient:
                 raise RuleViolation(
-                    "treating-doctor-unknown", f"{doctor} is not a professional's mailbox"
+                    "treating-doctor-not-professional", f"{doctor} is not a professional's mailbox"
                 )
         profile = await self._patients.get_profile(patient)
         await self._patients.put_profile(replace(profile, treating_doctor=doctor))

@@ -18,6 +18,7 @@ from collections.abc import Generator
 import uvicorn
 
 from pli.logs import configure_logging
+from pli.purge import purge_periodically
 from pli.settings import Settings, check_safety
 from pli.wiring import open_pli
 from web import AccountAuthenticator, WebSettings, create_app
@@ -81,8 +82,10 @@ async def serve(settings: Settings) -> int:
         log.info("listening", extra={"front": name, "address": where})
     sys.stdout.write("ready (Ctrl-C or SIGTERM stops)\n")
     sys.stdout.flush()
+    purge = asyncio.create_task(purge_periodically(pli, settings.purge_interval_seconds, stop))
 
     await stop.wait()
+    await purge  # it returns as soon as ``stop`` is set (or after the run in progress)
     log.info("stopping: refusing new work, finishing work in flight")
     http.should_exit = True
     with contextlib.suppress(asyncio.TimeoutError):

@@ -74,6 +74,17 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = 30.0
     log_level: str = "INFO"
 
+    # Patients (issue 4): retention after closure, the purge schedule, and the smarthost
+    # that carries content-free notices to patients' personal addresses (none: no notices).
+    retention_years: int = Field(default=10, ge=0)
+    purge_interval_seconds: float = Field(default=24 * 3600.0, gt=0)
+    notice_smarthost: str | None = None
+    notice_smarthost_port: int = 25
+    notice_starttls: bool = True
+    notice_from: str | None = None
+    notice_link: str | None = None
+    """Where a notice tells the patient to read (the webmail); https only."""
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -20,7 +20,11 @@ from messaging import (
     Limits,
     SystemClock,
 )
+from messaging.notices import NoticeSender, SmtpNoticeSender
+from messaging.patient_delivery import PatientDeliveryRules
+from messaging.patients import PatientService
 from messaging.ports import Clock
+from messaging.retention import RetentionPolicy
 from messaging.transparency import KeyVerifier
 from messaging.verified_keys import VerifiedKeyDirectory
 from pli.secrets import InstanceSecrets, create_secrets, load_secrets
@@ -45,6 +49,8 @@ class Pli:
     clock: Clock
     accounts: AccountService
     delivery: DeliveryService
+    patient_rules: PatientDeliveryRules
+    patients: PatientService
 
     async def close(self) -> None:
         """Finish the commits in flight, remember the trusted log head, release databases."""
@@ -139,6 +145,15 @@ async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
         publisher=key_log,
         directory=directory,
     )
+    patient_rules = PatientDeliveryRules(
+        store=store,
+        patients=store.patients,
+        keys=keys,
+        clock=clock,
+        directory=directory,
+        notices=_notice_sender(settings, clock),
+        notice_link=settings.notice_link or f"https://{settings.domain}/",
+    )
     delivery = DeliveryService(
         store=store,
         blobs=store.blobs,
@@ -147,6 +162,17 @@ async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
         clock=clock,
         operator_key=secrets.operator_key,
         limits=Limits(settings.max_message_size, settings.max_recipients),
+        patients=patient_rules,
+    )
+    patients = PatientService(
+        store=store,
+        patients=store.patients,
+        blobs=store.blobs,
+        keys=keys,
+        delivery=delivery,
+        rules=patient_rules,
+        clock=clock,
+        retention=RetentionPolicy(retention_years=settings.retention_years),
     )
     return Pli(
         settings,
@@ -160,4 +186,19 @@ async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
         clock,
         accounts,
         delivery,
+        patient_rules,
+        patients,
+    )
+
+
+def _notice_sender(settings: Settings, clock: Clock) -> NoticeSender | None:
+    """Notices go through the configured smarthost; without one, none are sent."""
+    if settings.notice_smarthost is None:
+        return None
+    return SmtpNoticeSender(
+        settings.notice_smarthost,
+        settings.notice_smarthost_port,
+        settings.notice_from or f"ne-pas-repondre@{settings.domain}",
+        settings.notice_starttls,
+        clock=clock,
     )
