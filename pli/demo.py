@@ -14,6 +14,7 @@ from typing import TextIO
 from crypto import GatewayInfo
 from messaging import Address, Attachment, Draft, MailboxKind, build_message
 from messaging.mime import new_message_id
+from pli.demo_patient import seed_patient
 from pli.terminal import table
 from pli.wiring import Pli
 
@@ -74,6 +75,8 @@ async def seed(pli: Pli, out: TextIO) -> int:
                 handle.write(f"{text} {secret}\n")
         known.update(created)
         await _seed_messages(pli, created)
+        doctor, patient = _address(pli, DEMO_ACCOUNTS[0]), _address(pli, DEMO_ACCOUNTS[-1])
+        await seed_patient(pli, doctor, patient, created, _TINY_PDF, out)
     rows = [
         [str(_address(pli, a)), a.kind.value, known.get(str(_address(pli, a)), "(unknown)")]
         for a in DEMO_ACCOUNTS

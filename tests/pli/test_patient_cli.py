@@ -65,3 +65,18 @@ def test_a_patient_declares_the_treating_doctor_who_then_cannot_be_blocked(pli: 
     assert "verified: 1 entries" in history.stdout
     wrong = pli.run("patient", "history", PATIENT, stdin="not it\n", check=False)
     assert wrong.returncode == 1 and "authentication failed" in wrong.stderr
+
+
+def test_the_demo_shows_a_treating_doctor_a_thread_and_a_document_in_the_record(pli: Pli) -> None:
+    out = pli.run("demo").stdout
+    patient = "185057800608491@patient.pli.test"
+    assert f"Patient {patient}: médecin traitant sophie.martin@medecin.pli.test" in out
+    assert "Document envoyé" in out
+    passphrase = next(line.split()[-1] for line in out.splitlines() if line.startswith(patient))
+    listing = pli.run("list", patient, stdin=f"{passphrase}\n").stdout
+    assert "Suivi de votre tension" in listing
+    assert "document" in listing and "XDM/1.0/DDM" in listing
+    sent = pli.run("list", patient, "--folder", "Sent", stdin=f"{passphrase}\n").stdout
+    assert "Re: Suivi de votre tension" in sent
+    history = pli.run("patient", "history", patient, stdin=f"{passphrase}\n").stdout
+    assert "verified: 1 entries" in history
