@@ -15,17 +15,22 @@ import stat
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from email.message import EmailMessage
 
 import crypto
+from messaging.agenda import ReceivedAppointment, check_appointment, derive_agenda
 from messaging.cda import read_cda
+from messaging.errors import RuleViolation
 from messaging.healthid import INS_NIR_OID
+from messaging.kinds import appointment as appointment_kind
 from messaging.kinds import certificate as cert_kind
+from messaging.kinds import consent as consent_kind
 from messaging.kinds import document as doc_kind
 from messaging.kinds import prescription as rx_kind
-from messaging.kinds.issuer import Issuer
+from messaging.kinds.issuer import Issuer, check_prescriber
 from messaging.mime import KIND_HEADER, NIL_HEADER
+from messaging.types import Address, MailboxKind
 from messaging.xdm import (
     PatientTraits,
     Restriction,
@@ -496,6 +501,115 @@ def certificate_forged() -> bytes:
     return _with_structured(certificate_bytes(), cert_kind.STRUCTURED_TYPE, edit)
 
 
+CORPUS_PATIENT_KEY = crypto.SigningKey(bytes(range(32, 64)))
+"""The patient's fixed, test-only key: consent answers in the corpus are judged against it."""
+CONSENT_DOCTOR = Address.parse("sophie.martin@medecin.pli.test")
+CONSENT_REQUEST = consent_kind.ConsentRequest(
+    "req-corpus-1",
+    CONSENT_DOCTOR,
+    PATIENT_ADDRESS,
+    consent_kind.Scope.record(),
+    "Suivi cardiologique",
+    30,
+    datetime(2026, 11, 22, 9, 0, tzinfo=UTC),
+)
+
+
+def consent_response_unsigned() -> bytes:
+    """Every field of a grant, and no signature: a client that forgot to sign."""
+    answer = consent_kind.answer(
+        CONSENT_REQUEST,
+        consent_kind.Decision.GRANT,
+        CORPUS_PATIENT_KEY,
+        datetime(2026, 11, 22, 10, 0, tzinfo=UTC),
+        response_id="resp-corpus-1",
+    )
+    msg = EmailMessage(policy=email.policy.SMTP)
+    msg["From"] = str(PATIENT_ADDRESS)
+    msg["To"] = str(CONSENT_DOCTOR)
+    msg["Subject"] = "Consentement accepté"
+    msg["Message-ID"] = "<consent@pli.test>"
+    msg[KIND_HEADER] = "consent-response"
+    msg.set_content("J'accepte votre demande.")
+    msg.add_attachment(
+        consent_kind.canonical_json(answer.signed_body()),
+        maintype="application",
+        subtype="vnd.pli.consent-response+json",
+        params={"version": "1"},
+    )
+    return msg.as_bytes()
+
+
+def consent_response_forged() -> bytes:
+    """A grant signed by a key that is not the patient's."""
+    forger = crypto.SigningKey(bytes(range(64, 96)))
+    answer = consent_kind.answer(
+        CONSENT_REQUEST,
+        consent_kind.Decision.GRANT,
+        forger,
+        datetime(2026, 11, 22, 10, 0, tzinfo=UTC),
+        response_id="resp-corpus-2",
+    )
+    return consent_kind.build_response(answer, message_id="<consent2@pli.test>")
+
+
+APPOINTMENT_ORGANIZER = Address.parse("sophie.martin@medecin.pli.test")
+
+
+def appointment_reply_unknown_uid() -> bytes:
+    """The patient answers an invitation the doctor never sent."""
+    stray = appointment_kind.new_request(
+        uid="never-sent@pli.test",
+        organizer=APPOINTMENT_ORGANIZER,
+        attendees=[PATIENT_ADDRESS],
+        start=datetime(2026, 12, 1, 9, 30, tzinfo=UTC),
+        end=datetime(2026, 12, 1, 10, 0, tzinfo=UTC),
+        summary="Consultation",
+        dtstamp=datetime(2026, 11, 22, 9, 0, tzinfo=UTC),
+    )
+    reply = appointment_kind.reply_to(
+        stray,
+        PATIENT_ADDRESS,
+        appointment_kind.PartStat.ACCEPTED,
+        dtstamp=datetime(2026, 11, 22, 9, 5, tzinfo=UTC),
+    )
+    return appointment_kind.build_appointment(
+        reply, message_id="<reply@pli.test>", date=datetime(2026, 11, 22, 9, 5, tzinfo=UTC)
+    )
+
+
+def _read_reply_to_organizer(raw: bytes) -> object:
+    """What the organizer's mailbox does with an incoming answer: check it against the
+    agenda derived from what it sent (here: nothing)."""
+    appointment = appointment_kind.parse_appointment(raw)
+    received = ReceivedAppointment(PATIENT_ADDRESS, appointment, "<reply@pli.test>")
+    check_appointment(derive_agenda([], owner=APPOINTMENT_ORGANIZER), received)
+    return appointment
+
+
+NURSE = Issuer("10003578209", "Claire PETIT", "60", "Infirmier")
+
+
+def prescription_from_nurse() -> bytes:
+    """A well-formed, signed prescription whose issuer is a nurse (profession 60)."""
+    message = replace(
+        PRESCRIPTION, prescription=replace(PRESCRIPTION.prescription, prescriber=NURSE)
+    )
+    return rx_kind.build_prescription(message, CORPUS_KEY, message_id="<rx-n@pli.test>", date=DATE)
+
+
+def _read_prescription_from_per(raw: bytes) -> object:
+    """What delivery does with a prescription from a PER mailbox: read it, then check that
+    its issuer's profession may prescribe."""
+    message = rx_kind.parse_prescription(raw, CORPUS_KEY.public)
+    refused = check_prescriber(
+        MailboxKind.PER, message.prescription.prescriber.profession_code, False
+    )
+    if refused:
+        raise RuleViolation(refused[0].code, refused[0].reason)
+    return message
+
+
 def _read_cda(raw: bytes) -> object:
     return read_cda(raw)
 
@@ -507,6 +621,9 @@ READERS: dict[str, Callable[[bytes], object]] = {
     "document": doc_kind.parse_document,
     "prescription": lambda raw: rx_kind.parse_prescription(raw, CORPUS_KEY.public),
     "certificate": lambda raw: cert_kind.parse_certificate(raw, CORPUS_KEY.public),
+    "consent-response": lambda raw: consent_kind.parse_response(raw, [CORPUS_PATIENT_KEY.public]),
+    "appointment-reply": _read_reply_to_organizer,
+    "prescription-from-per": _read_prescription_from_per,
 }
 """How each corpus file is read: the function that must refuse it."""
 
@@ -759,5 +876,33 @@ CASES: tuple[Case, ...] = (
         "signature-invalid",
         certificate_forged,
         "validity extended after signing",
+    ),
+    Case(
+        "consent-response-unsigned.eml",
+        "consent-response",
+        "consent-unsigned",
+        consent_response_unsigned,
+        "a grant without the patient's signature",
+    ),
+    Case(
+        "consent-response-forged.eml",
+        "consent-response",
+        "consent-forged",
+        consent_response_forged,
+        "a grant signed by someone else's key",
+    ),
+    Case(
+        "appointment-reply-unknown-uid.eml",
+        "appointment-reply",
+        "unknown-appointment",
+        appointment_reply_unknown_uid,
+        "a REPLY to an invitation never sent",
+    ),
+    Case(
+        "prescription-from-nurse.eml",
+        "prescription-from-per",
+        "prescriber-not-allowed",
+        prescription_from_nurse,
+        "signed, but a nurse may not issue this prescription",
     ),
 )
