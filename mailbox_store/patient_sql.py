@@ -91,7 +91,11 @@ def _entry(row: Row[Any]) -> HistoryEntry:
 async def _lock_patient(connection: AsyncConnection, patient: str) -> None:
     query = select(AccountRow.id).where(AccountRow.address == patient)
     if connection.dialect.name == "postgresql":
-        query = query.with_for_update()
+        # NO KEY UPDATE, not UPDATE: a delivery in this very transaction may already hold
+        # the KEY SHARE lock its key-slot insert took on this row (the foreign key), and so
+        # may a concurrent one; FOR UPDATE would make two such transactions wait on each
+        # other. NO KEY UPDATE still makes history writers of one patient take turns.
+        query = query.with_for_update(key_share=True)  # renders FOR NO KEY UPDATE
     await connection.execute(query)
 
 
