@@ -293,8 +293,17 @@ class DeliveryService:
     # -- reading --------------------------------------------------------------------------
 
     async def open_message(
-        self, address: Address, keys: crypto.MailboxKeys, folder: str, uid: int
+        self,
+        address: Address,
+        keys: crypto.MailboxKeys,
+        folder: str,
+        uid: int,
+        *,
+        displayed: bool = False,
     ) -> OpenedMessage:
+        """Open a message. ``displayed``: its reader is shown it now (the webmail, ``pli
+        read``), so a patient's read receipt is sent if it asked for one (RFC 8098); a mail
+        client fetching over IMAP sends its own receipts and leaves it False."""
         stored = await self._store.get_message(address, folder, uid)
         record = stored.record
         sink = io.BytesIO()
@@ -306,7 +315,7 @@ class DeliveryService:
         status = await self._signature_status(header)
         peer = header.gateway.peer if header.gateway else None
         signer = "operator" if header.provenance == Provenance.GATEWAY.value else header.sender
-        if self._patients is not None:  # a patient's read receipt, when one was asked for
+        if displayed and self._patients is not None:  # a patient's read receipt, if asked
             receipt = await self._patients.read_receipt(address, record, sink.getvalue())
             if receipt is not None:
                 await self.send(address, keys, [receipt[0]], receipt[1], thread_id=record.thread_id)

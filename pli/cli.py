@@ -265,7 +265,9 @@ async def cmd_read(args: argparse.Namespace, settings: Settings) -> int:
 
     async def body(pli: Pli) -> int:
         unlocked = await pli.accounts.unlock(address, passphrase)
-        opened = await pli.delivery.open_message(address, unlocked.keys, args.folder, args.uid)
+        opened = await pli.delivery.open_message(
+            address, unlocked.keys, args.folder, args.uid, displayed=True
+        )
         await pli.store.set_flags(address, args.folder, args.uid, opened.record.flags | {"\\Seen"})
         if args.raw:
             sys.stdout.buffer.write(opened.raw)

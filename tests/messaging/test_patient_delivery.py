@@ -47,8 +47,15 @@ async def test_a_patient_opening_a_message_that_asked_for_one_sends_a_read_recei
     sent = await world.delivery.send(doctor, await world.keys(doctor), [patient], raw)
     [inbox] = [p for p in sent.placed if p.account == patient]
 
-    opened = await world.delivery.open_message(
+    # A mail client's fetch (IMAP) sends nothing: the client does its own receipts.
+    fetched = await world.delivery.open_message(
         patient, await world.keys(patient), "INBOX", inbox.uid
+    )
+    assert MDN_SENT not in fetched.record.flags
+    assert await world.store.list_messages(doctor, "INBOX") == []
+
+    opened = await world.delivery.open_message(
+        patient, await world.keys(patient), "INBOX", inbox.uid, displayed=True
     )
 
     assert MDN_SENT in opened.record.flags
@@ -63,7 +70,9 @@ async def test_a_patient_opening_a_message_that_asked_for_one_sends_a_read_recei
     assert mdn.original_message_id == original["Message-ID"]
 
     # Once only: opening again sends nothing more.
-    await world.delivery.open_message(patient, await world.keys(patient), "INBOX", inbox.uid)
+    await world.delivery.open_message(
+        patient, await world.keys(patient), "INBOX", inbox.uid, displayed=True
+    )
     assert len(await world.store.list_messages(doctor, "INBOX")) == 1
 
 
@@ -76,14 +85,16 @@ async def test_no_receipt_is_sent_to_a_third_party_or_by_a_professional(
     sent = await world.delivery.send(doctor, await world.keys(doctor), [patient], third)
     [inbox] = [p for p in sent.placed if p.account == patient]
     opened = await world.delivery.open_message(
-        patient, await world.keys(patient), "INBOX", inbox.uid
+        patient, await world.keys(patient), "INBOX", inbox.uid, displayed=True
     )
     assert MDN_SENT not in opened.record.flags
     assert await world.store.list_messages(other, "INBOX") == []
 
     to_doctor = mail(other, doctor, Disposition_Notification_To=str(other))
     sent = await world.delivery.send(other, await world.keys(other), [doctor], to_doctor)
-    await world.delivery.open_message(doctor, await world.keys(doctor), "INBOX", sent.placed[0].uid)
+    await world.delivery.open_message(
+        doctor, await world.keys(doctor), "INBOX", sent.placed[0].uid, displayed=True
+    )
     assert await world.store.list_messages(other, "INBOX") == []
 
 
