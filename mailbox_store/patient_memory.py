@@ -188,6 +188,11 @@ class InMemoryPatientStore:
         self._store._ensure_open()
         return frozenset(self._state.blocks.get(_key(patient), {}))
 
+    async def profile_and_blocks(
+        self, patient: Address
+    ) -> tuple[PatientProfile, frozenset[Address]]:
+        return await self.get_profile(patient), await self.blocks(patient)
+
     async def set_mask(
         self,
         patient: Address,

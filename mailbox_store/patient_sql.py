@@ -157,43 +157,57 @@ def _insert(connection: AsyncConnection, table: Any) -> Any:  # noqa: ANN401 - a
 
 
 async def _write_threads(connection: AsyncConnection, updates: Iterable[ThreadUpdate]) -> None:
+    """Create the threads not known yet, close those asked, remember message keys.
+
+    Rows are written with one statement per table for the whole group (deliveries commit in
+    groups of dozens); closures are rare and updated one by one.
+    """
+    threads: list[dict[str, Any]] = []
+    messages: list[dict[str, Any]] = []
+    closures: list[tuple[str, str, str, datetime]] = []
     for update_ in updates:
         check_aware(update_.at)
-        key = {
-            "patient": address_key(update_.patient),
-            "thread_id": update_.thread_id,
-            "professional": address_key(update_.professional),
-        }
-        await connection.execute(
-            _insert(connection, PatientThreadRow)
-            .values(
-                **key,
-                opened_by=address_key(update_.opened_by),
-                opened_at=update_.at,
-                reply_to=None if update_.reply_to is None else address_key(update_.reply_to),
-                closed_at=update_.at if update_.closes else None,
-            )
-            .on_conflict_do_nothing()
+        patient, professional = address_key(update_.patient), address_key(update_.professional)
+        threads.append(
+            {
+                "patient": patient,
+                "thread_id": update_.thread_id,
+                "professional": professional,
+                "opened_by": address_key(update_.opened_by),
+                "opened_at": update_.at,
+                "reply_to": None if update_.reply_to is None else address_key(update_.reply_to),
+                "closed_at": update_.at if update_.closes else None,
+            }
         )
         if update_.closes:
-            await connection.execute(
-                update(PatientThreadRow)
-                .where(
-                    *(getattr(PatientThreadRow, name) == value for name, value in key.items()),
-                    PatientThreadRow.closed_at.is_(None),
-                )
-                .values(closed_at=update_.at)
-            )
+            closures.append((patient, update_.thread_id, professional, update_.at))
         if update_.message_key is not None:
-            await connection.execute(
-                _insert(connection, PatientThreadMessageRow)
-                .values(
-                    patient=key["patient"],
-                    message_key=update_.message_key,
-                    thread_id=update_.thread_id,
-                )
-                .on_conflict_do_nothing()
+            messages.append(
+                {
+                    "patient": patient,
+                    "message_key": update_.message_key,
+                    "thread_id": update_.thread_id,
+                }
             )
+    if threads:
+        await connection.execute(
+            _insert(connection, PatientThreadRow).on_conflict_do_nothing(), threads
+        )
+    for patient, thread_id, professional, at in closures:
+        await connection.execute(
+            update(PatientThreadRow)
+            .where(
+                PatientThreadRow.patient == patient,
+                PatientThreadRow.thread_id == thread_id,
+                PatientThreadRow.professional == professional,
+                PatientThreadRow.closed_at.is_(None),
+            )
+            .values(closed_at=at)
+        )
+    if messages:
+        await connection.execute(
+            _insert(connection, PatientThreadMessageRow).on_conflict_do_nothing(), messages
+        )
 
 
 def _consent_values(record: ConsentRecord) -> dict[str, Any]:
@@ -230,6 +244,40 @@ async def write_effects(connection: AsyncConnection, effects: Sequence[PatientEf
     await append_history(connection, [h for e in effects for h in e.history])
 
 
+async def _profile(connection: AsyncConnection, patient: Address) -> PatientProfile:
+    row = (
+        await connection.execute(
+            select(PatientProfileRow.__table__).where(
+                PatientProfileRow.patient == address_key(patient)
+            )
+        )
+    ).first()
+    if row is None:
+        return PatientProfile(patient)
+    return PatientProfile(
+        address=patient,
+        treating_doctor=None
+        if row.treating_doctor is None
+        else address_from_key(row.treating_doctor),
+        minor=row.minor,
+        contact_email=row.contact_email,
+        contact_phone=row.contact_phone,
+        lang=row.lang,
+        opposed_at=row.opposed_at,
+    )
+
+
+async def _blocks(connection: AsyncConnection, patient: Address) -> frozenset[Address]:
+    rows = (
+        await connection.execute(
+            select(PatientBlockRow.professional).where(
+                PatientBlockRow.patient == address_key(patient)
+            )
+        )
+    ).scalars()
+    return frozenset(address_from_key(r) for r in rows)
+
+
 class SqlPatientStore:
     """The patient side of a :class:`~mailbox_store.sql.SqlMailboxStore`."""
 
@@ -241,26 +289,13 @@ class SqlPatientStore:
 
     async def get_profile(self, patient: Address) -> PatientProfile:
         async with self._reading() as connection:
-            row = (
-                await connection.execute(
-                    select(PatientProfileRow.__table__).where(
-                        PatientProfileRow.patient == address_key(patient)
-                    )
-                )
-            ).first()
-        if row is None:
-            return PatientProfile(patient)
-        return PatientProfile(
-            address=patient,
-            treating_doctor=None
-            if row.treating_doctor is None
-            else address_from_key(row.treating_doctor),
-            minor=row.minor,
-            contact_email=row.contact_email,
-            contact_phone=row.contact_phone,
-            lang=row.lang,
-            opposed_at=row.opposed_at,
-        )
+            return await _profile(connection, patient)
+
+    async def profile_and_blocks(
+        self, patient: Address
+    ) -> tuple[PatientProfile, frozenset[Address]]:
+        async with self._reading() as connection:
+            return await _profile(connection, patient), await _blocks(connection, patient)
 
     async def put_profile(
         self, profile: PatientProfile, history: Sequence[HistoryDraft] = ()
@@ -314,14 +349,7 @@ class SqlPatientStore:
 
     async def blocks(self, patient: Address) -> frozenset[Address]:
         async with self._reading() as connection:
-            rows = (
-                await connection.execute(
-                    select(PatientBlockRow.professional).where(
-                        PatientBlockRow.patient == address_key(patient)
-                    )
-                )
-            ).scalars()
-            return frozenset(address_from_key(r) for r in rows)
+            return await _blocks(connection, patient)
 
     async def set_mask(
         self,

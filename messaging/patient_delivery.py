@@ -69,7 +69,7 @@ from messaging.kinds.consent import (
     parse_response,
     parse_revocation,
 )
-from messaging.kinds.document import parse_document
+from messaging.kinds.document import XDM_FILENAME
 from messaging.kinds.notification import Channel, Notice, NoticeEvent, notice_for
 from messaging.mdn import build_mdn, read_receipt
 from messaging.mime import new_message_id
@@ -95,6 +95,7 @@ from messaging.patient_rules import (
 )
 from messaging.ports import Clock, KeyDirectory, MailboxStore
 from messaging.types import AccountRecord, Address, MailboxKind, MessageKind, MessageRecord
+from messaging.xdm import XdmLimits, read_xdm
 
 __all__ = [
     "CONSENT_KINDS",
@@ -271,8 +272,7 @@ class PatientDeliveryRules:
         return Correspondent(address, kind, pharmacy)
 
     async def _facts(self, patient: Address) -> tuple[PatientFacts, str]:
-        profile = await self._patients.get_profile(patient)
-        blocks = await self._patients.blocks(patient)
+        profile, blocks = await self._patients.profile_and_blocks(patient)
         facts = PatientFacts(patient, profile.treating_doctor, profile.minor, blocks)
         return facts, profile.lang
 
@@ -475,7 +475,7 @@ class PatientDeliveryRules:
             )
             raise RuleViolation("sender-blocked", "; ".join(reason for _, reason in blocked))
         if sub.kind is MessageKind.DOCUMENT and raw is not None:
-            await self._check_minor(sub, raw, patients)
+            await self._check_minor(sub, msg, patients)
 
         closure = closure_of(_header(msg, "Subject"), _header(msg, "X-MSS-MES"))
         reply_to = _one_address(_header(msg, "Reply-To"))
@@ -493,7 +493,12 @@ class PatientDeliveryRules:
                     patients[0], [message_key(m) for m in replied]
                 )
                 thread_id = resolved or thread_id
-        sender_as = await self._correspondent(sender, sub.sender_account)
+        # Who the sender is matters only to a closure; skip the lookups otherwise (hot path).
+        sender_as = (
+            await self._correspondent(sender, sub.sender_account)
+            if closure is not Closure.NONE
+            else None
+        )
         updates: list[ThreadUpdate] = []
         history: list[HistoryDraft] = []
         consents: list[ConsentRecord] = []
@@ -518,15 +523,19 @@ class PatientDeliveryRules:
                     patient, thread_id, sender, sender, sub.at, reply_to, closes, message_key=key
                 )
             )
-            closing = threads_to_close(
-                sender=sender_as,
-                patient=patient,
-                thread_id=thread_id,
-                at=sub.at,
-                closure=closure,
-                threads=await self._patients.threads(patient) if closure is Closure.EARLIER else (),
-            )
-            known = {t.thread_id: t for t in await self._patients.threads(patient)}
+            known: dict[str, ThreadFacts] = {}
+            closing: list[str] = []
+            if sender_as is not None:
+                if closure is Closure.EARLIER:
+                    known = {t.thread_id: t for t in await self._patients.threads(patient)}
+                closing = threads_to_close(
+                    sender=sender_as,
+                    patient=patient,
+                    thread_id=thread_id,
+                    at=sub.at,
+                    closure=closure,
+                    threads=known.values(),
+                )
             for closed in closing:
                 earlier: ThreadFacts | None = known.get(closed)
                 if closed != thread_id and earlier is not None:
@@ -596,18 +605,34 @@ class PatientDeliveryRules:
             notify=tuple(patients),
         )
 
-    async def _check_minor(self, sub: Submission, raw: bytes, patients: Sequence[Address]) -> None:
-        """A document about a minor must reach the minor's own mailbox."""
+    async def _check_minor(
+        self, sub: Submission, msg: Message, patients: Sequence[Address]
+    ) -> None:
+        """A document about a minor must reach the minor's own mailbox.
+
+        The patient a document is about is the one of its XDM archive; only that archive is
+        read (the message was parsed once already, cheaply), never the whole document.
+        """
+        archive = next(
+            (
+                part.get_payload(decode=True)
+                for part in msg.walk()
+                if str(part.get_filename() or "").upper() == XDM_FILENAME
+            ),
+            None,
+        )
+        if not isinstance(archive, bytes):
+            return  # no archive: no identity to check against
         try:
-            document = parse_document(raw)
+            ins = read_xdm(archive, XdmLimits(allow_test_ins=True)).submission.patient
         except InvalidMessage:
-            return  # not a document this reader can type: no identity to check against
-        concerned = Address(str(document.patient.ins).lower(), patients[0].domain)
+            return  # the reader of the document refuses it on its own terms
+        concerned = Address(str(ins).lower(), patients[0].domain)
         if concerned in patients:
             return
         minor = (await self._patients.get_profile(concerned)).minor
         if not minor and self._directory is not None:
-            listed = await self._directory.find_patient(document.patient.ins)
+            listed = await self._directory.find_patient(ins)
             if listed is not None:
                 concerned = listed.address
                 minor = listed.minor

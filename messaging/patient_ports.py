@@ -172,6 +172,12 @@ class PatientStore(Protocol):
 
     async def blocks(self, patient: Address) -> frozenset[Address]: ...
 
+    async def profile_and_blocks(
+        self, patient: Address
+    ) -> tuple[PatientProfile, frozenset[Address]]:
+        """Both in one read: what the rules need for every message to or from a patient."""
+        ...
+
     async def set_mask(
         self,
         patient: Address,

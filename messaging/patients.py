@@ -125,8 +125,7 @@ class PatientService:
         return account
 
     async def _facts(self, patient: Address) -> tuple[PatientFacts, PatientProfile]:
-        profile = await self._patients.get_profile(patient)
-        blocks = await self._patients.blocks(patient)
+        profile, blocks = await self._patients.profile_and_blocks(patient)
         return PatientFacts(patient, profile.treating_doctor, profile.minor, blocks), profile
 
     def _draft(

@@ -95,6 +95,7 @@ async def test_a_block_and_its_history_entry_are_written_together(store: Mailbox
     )
     assert await side.blocks(PATIENT) == {DOCTOR}
     assert await side.blocks(SECOND) == frozenset()
+    assert await side.profile_and_blocks(PATIENT) == (PatientProfile(PATIENT), frozenset({DOCTOR}))
     await side.set_block(PATIENT, DOCTOR, False, T, [draft(Action.UNBLOCKED, subject=str(DOCTOR))])
     assert await side.blocks(PATIENT) == frozenset()
     history = await side.history(PATIENT)
