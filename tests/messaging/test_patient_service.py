@@ -20,7 +20,14 @@ import crypto
 from messaging import Address, RuleViolation, Submitted
 from messaging.access_history import anchor_of
 from messaging.errors import InvalidMessage
-from messaging.kinds.consent import Decision, Scope, answer, build_response
+from messaging.kinds.consent import (
+    ConsentRequest,
+    Decision,
+    Scope,
+    answer,
+    build_request,
+    build_response,
+)
 from messaging.mime import Draft, build_message
 from messaging.patient_rules import explain
 from messaging.types import MessageKind
@@ -462,3 +469,72 @@ async def test_a_deleted_last_entry_is_detected_by_the_anchor(world: PatientWorl
     assert await world.service.verify_history(patient) == []  # a chain alone cannot see it
     problems = await world.service.verify_history(patient, anchor)
     assert [p.code for p in problems] == ["history-truncated"]
+
+
+async def a_typed_document(
+    world: PatientWorld, doctor: Address, patient: Address, title: str, code: str
+) -> str:
+    raw = build_message(
+        Draft(
+            sender=doctor,
+            recipients=(patient,),
+            subject=title,
+            body=title,
+            kind=MessageKind.DOCUMENT,
+            extra_headers=(("X-MSS-CODECDA", code),),
+        ),
+        message_id=f"<{code}@medecin.pli.test>",
+        date=START,
+    )
+    return (await send(world, doctor, patient, raw)).envelope_id
+
+
+async def test_a_grant_for_some_categories_shares_only_those_documents(
+    world: PatientWorld,
+) -> None:
+    author, reader = await world.professional("sophie"), await world.professional("paul")
+    patient = await world.patient(JEANNE)
+    patient_keys, reader_keys = await world.keys(patient), await world.keys(reader)
+    report = await a_typed_document(world, author, patient, "Consultation", "11488-4")
+    biology = await a_typed_document(world, author, patient, "Biologie", "11502-2")
+
+    request, _ = await world.service.request_consent(
+        reader,
+        reader_keys,
+        patient,
+        scope=Scope.of_categories("11502-2"),
+        purpose="Bilan",
+        duration_days=3,
+    )
+    await world.service.answer_consent(patient, patient_keys, request.request_id, Decision.GRANT)
+
+    [shared] = await world.patients.shared_slots(patient, reader)
+    assert (shared.document_id, shared.categories) == (biology, frozenset({"11502-2"}))
+    await world.service.open_document(reader, reader_keys, patient, biology)
+    with pytest.raises(RuleViolation):
+        await world.service.open_document(reader, reader_keys, patient, report)
+
+    # The grant ends with its duration: the server refuses the slot it still holds.
+    world.clock.advance(timedelta(days=4))
+    with pytest.raises(RuleViolation) as expired:
+        await world.service.open_document(reader, reader_keys, patient, biology)
+    assert expired.value.code == "consent-required"
+
+
+async def test_a_consent_request_must_name_the_patient_it_goes_to(world: PatientWorld) -> None:
+    reader = await world.professional("paul")
+    jeanne, paul = await world.patient(JEANNE), await world.patient(PAUL)
+    request = ConsentRequest.new(
+        professional=reader,
+        patient=paul,
+        scope=Scope.record(),
+        purpose="Avis",
+        duration_days=3,
+        at=world.clock.now(),
+    )
+    raw = build_request(request, message_id="<cr@medecin.pli.test>")
+    with pytest.raises(InvalidMessage) as refused:
+        await send(world, reader, jeanne, raw)
+    assert refused.value.code == "consent-wrong-patient"
+    assert await world.service.history(jeanne) == []
+    assert (await world.service.registry(paul)).pending_requests() == []
