@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import email.policy
 import io
+import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from typing import BinaryIO
 
 import crypto
 from messaging.account_cache import AccountCache
-from messaging.errors import InvalidMessage, NotFound, RuleViolation, UnknownMailbox
+from messaging.errors import InvalidMessage, NotFound, PliError, RuleViolation, UnknownMailbox
 from messaging.kinds import classify, declared_kind
 from messaging.patient_delivery import MDN_SENT, PatientDeliveryRules, Submission
 from messaging.ports import BlobStore, Clock, KeyDirectory, MailboxStore, Notifier
@@ -211,7 +212,9 @@ class DeliveryService:
         if self._patients is not None:  # patient rules: may refuse, before anything is sealed
             submission = Submission(
                 sender=sender,
-                sender_account=await self._accounts.get(sender),
+                sender_account=sent_copy
+                if sent_copy is not None and sent_copy.address == sender
+                else await self._accounts.get(sender),
                 recipients=tuple(recipients),
                 accounts=found,
                 kind=kind,
@@ -318,10 +321,18 @@ class DeliveryService:
         if displayed and self._patients is not None:  # a patient's read receipt, if asked
             receipt = await self._patients.read_receipt(address, record, sink.getvalue())
             if receipt is not None:
-                await self.send(address, keys, [receipt[0]], receipt[1], thread_id=record.thread_id)
-                record = await self._store.set_flags(
-                    address, folder, uid, record.flags | {MDN_SENT}
-                )
+                try:
+                    await self.send(
+                        address, keys, [receipt[0]], receipt[1], thread_id=record.thread_id
+                    )
+                except PliError as error:  # a receipt never stops the patient from reading
+                    logging.getLogger("pli.patients").warning(
+                        "read receipt not sent", extra={"reason": type(error).__name__}
+                    )
+                else:
+                    record = await self._store.set_flags(
+                        address, folder, uid, record.flags | {MDN_SENT}
+                    )
         return OpenedMessage(
             record=record,
             raw=sink.getvalue(),

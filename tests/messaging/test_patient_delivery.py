@@ -231,3 +231,21 @@ async def test_a_smarthost_that_is_down_never_undoes_a_delivery(tmp_path: Path) 
             doctor, await world.keys(doctor), [patient], mail(doctor, patient)
         )
         assert len(await world.store.list_messages(patient, "INBOX")) == 1
+
+
+async def test_a_receipt_that_cannot_be_sent_never_stops_the_patient_reading(
+    world: PatientWorld,
+) -> None:
+    doctor = await world.professional("sophie")
+    patient = await world.patient("277076322082910")
+    raw = mail(doctor, patient, "Résultats", Disposition_Notification_To=str(doctor))
+    sent = await world.delivery.send(doctor, await world.keys(doctor), [patient], raw)
+    [inbox] = [p for p in sent.placed if p.account == patient]
+    await world.service.close(doctor)  # the receipt has nowhere to go now
+
+    opened = await world.delivery.open_message(
+        patient, await world.keys(patient), "INBOX", inbox.uid, displayed=True
+    )
+
+    assert opened.raw == raw
+    assert MDN_SENT not in opened.record.flags
