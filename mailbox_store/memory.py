@@ -31,6 +31,7 @@ from mailbox_store.invariants import (
     to_utc,
     uidvalidity_at,
 )
+from mailbox_store.outbound_memory import InMemoryOutboundQueue
 from messaging.errors import (
     AccountExists,
     InvalidMessage,
@@ -100,6 +101,8 @@ class InMemoryMailboxStore:
         self._trace: list[tuple[int, TraceEntry]] = []
         self._sequence = itertools.count()
         self._closed = False
+        self.outbound = InMemoryOutboundQueue()
+        """The outbound queue whose messages :meth:`deliver` commits with a delivery."""
 
     async def close(self) -> None:
         self._closed = True
@@ -307,6 +310,7 @@ class InMemoryMailboxStore:
             raise InvalidMessage(
                 f"envelope {delivery.envelope_id!r} conflicts with stored data (delivered already?)"
             )
+        self.outbound.check_new(delivery.outbound)
         # Everything checked: from here on, nothing can fail half-way.
         now = self._clock.now()
         self._envelopes[delivery.envelope_id] = replace(delivery, date=to_utc(delivery.date))
@@ -322,6 +326,7 @@ class InMemoryMailboxStore:
             placed.append(PlacedMessage(account.record.address, box.name, uid, box.highestmodseq))
         for entry in delivery.trace:
             self._trace.append((next(self._sequence), _copy_entry(entry)))
+        self.outbound.add(delivery.outbound)
         return placed
 
     # -- trace --------------------------------------------------------------------------

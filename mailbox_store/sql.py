@@ -66,6 +66,7 @@ from mailbox_store.invariants import (
     uidvalidity_at,
 )
 from mailbox_store.migrate import upgrade
+from mailbox_store.outbound_sql import SqlOutboundQueue, insert_outbound
 from mailbox_store.tables import (
     AccountRow,
     CredentialRow,
@@ -246,6 +247,8 @@ class SqlMailboxStore:
         self._committer: GroupCommitter[Delivery, list[PlacedMessage]] = GroupCommitter(
             self._commit_group, self._commit_one, max_group=group_commit_max
         )
+        self.outbound = SqlOutboundQueue(engine)
+        """The outbound queue, on this database; :meth:`deliver` writes into it too."""
 
     @classmethod
     async def open(
@@ -791,6 +794,7 @@ class SqlMailboxStore:
         await connection.execute(insert(KeySlotRow), slots)
         if traces:
             await connection.execute(insert(TraceRow), traces)
+        await insert_outbound(connection, [m for _, d, _ in accepted for m in d.outbound])
         return outcomes
 
     # -- trace --------------------------------------------------------------------------

@@ -254,3 +254,9 @@ class TraceRow(Base):
         Index("ix_trace_at_id", "at", "id"),
         Index("ix_trace_subject_at_id", "subject", "at", "id"),
     )
+
+
+# The outbound queue's tables live in their own module; importing it registers them here.
+from mailbox_store.outbound_tables import OutboundMessageRow, OutboundRecipientRow  # noqa: E402
+
+__all__ += ["OutboundMessageRow", "OutboundRecipientRow"]

@@ -32,6 +32,14 @@ import crypto
 from messaging.account_cache import AccountCache
 from messaging.errors import InvalidMessage, NotFound, RuleViolation, UnknownMailbox
 from messaging.kinds import classify, declared_kind
+from messaging.outbound import DsnRequest, OutboundMessage, Relaying
+from messaging.outbound_split import (
+    message_id_of,
+    outbound_message,
+    queue_trace,
+    split_recipients,
+    with_remote_accounts,
+)
 from messaging.ports import BlobStore, Clock, KeyDirectory, MailboxStore, Notifier
 from messaging.rules import Violation, check_recipients, check_sender, check_size
 from messaging.types import (
@@ -93,6 +101,7 @@ class DeliveryService:
         clock: Clock,
         operator_key: crypto.SigningKey,
         limits: Limits | None = None,
+        relaying: Relaying | None = None,
     ) -> None:
         self._store = store
         self._blobs = blobs
@@ -102,6 +111,7 @@ class DeliveryService:
         self._operator_key = operator_key
         self._limits = limits or Limits()
         self._accounts = AccountCache(store, ttl=self._limits.account_cache_seconds)
+        self._relaying = relaying
 
     @property
     def operator_public_key(self) -> crypto.SigningPublicKey:
@@ -119,6 +129,7 @@ class DeliveryService:
         size: int | None = None,
         thread_id: str | None = None,
         kind: MessageKind | None = None,
+        dsn: DsnRequest | None = None,
     ) -> Submitted:
         """Seal with the sender's own key (``e2e``), deliver, keep a Sent copy."""
         account = await self._accounts.get(sender)
@@ -137,6 +148,7 @@ class DeliveryService:
             provenance=Provenance.E2E,
             gateway=None,
             sent_copy=account,
+            dsn=dsn,
         )
 
     async def receive(
@@ -150,6 +162,7 @@ class DeliveryService:
         thread_id: str | None = None,
         kind: MessageKind | None = None,
         sent_copy_for: Address | None = None,
+        dsn: DsnRequest | None = None,
     ) -> Submitted:
         """Seal a message that arrived in clear under the operator key (``gateway``)."""
         sent_copy = None
@@ -167,6 +180,7 @@ class DeliveryService:
             provenance=Provenance.GATEWAY,
             gateway=gateway,
             sent_copy=sent_copy,
+            dsn=dsn,
         )
 
     async def _submit(
@@ -182,15 +196,18 @@ class DeliveryService:
         provenance: Provenance,
         gateway: crypto.GatewayInfo | None,
         sent_copy: AccountRecord | None,
+        dsn: DsnRequest | None = None,
     ) -> Submitted:
         source, size = _as_source(message, size)
         _raise_if(check_size(size, self._limits.max_message_size))
-        found = await self._accounts.get_many(recipients)
+        # Remote recipients (relaying configured) are queued, not placed: see outbound.py.
+        local, remote = split_recipients(recipients, self._relaying)
+        found = with_remote_accounts(await self._accounts.get_many(local), remote)
         _raise_if(check_recipients(recipients, found, self._limits.max_recipients))
         if kind is None:
             kind = _classify(source, size)
         targets: list[tuple[Address, FolderRole, frozenset[str]]] = [
-            (r, FolderRole.INBOX, frozenset()) for r in recipients
+            (r, FolderRole.INBOX, frozenset()) for r in local
         ]
         if sent_copy is not None:
             targets.append((sent_copy.address, FolderRole.SENT, _SEEN))
@@ -216,6 +233,27 @@ class DeliveryService:
             signer=signer.public,
             gateway=gateway,
         )
+        outbound: tuple[OutboundMessage, ...] = ()
+        if remote:
+            assert self._relaying is not None  # noqa: S101 - split_recipients needs it
+            outbound = (
+                await asyncio.to_thread(
+                    outbound_message,
+                    header,
+                    source,
+                    signer,
+                    self._relaying.queue_key,
+                    sender,
+                    remote,
+                    dsn,
+                    message_id_of(source),
+                    now,
+                ),
+            )
+            if not targets:
+                await self._relaying.queue.enqueue(outbound)
+                await self._store.record_trace(queue_trace(sender, outbound[0], now))
+                return Submitted(outbound[0].queue_id, header.thread_id, kind, ())
         blob, slots = await asyncio.to_thread(self._seal, header, source, signer, public_keys)
         placements = tuple(
             Placement(account=address, folder=role, slot=slot, flags=flags)
@@ -233,8 +271,8 @@ class DeliveryService:
                     "provenance": provenance.value,
                 },
             )
-            for r in recipients
-        )
+            for r in local
+        ) + tuple(queue_trace(sender, m, now) for m in outbound)
         placed = await self._store.deliver(
             Delivery(
                 envelope_id=header.envelope_id,
@@ -248,6 +286,7 @@ class DeliveryService:
                 blob=blob,
                 placements=placements,
                 trace=trace,
+                outbound=outbound,
             )
         )
         for item in placed:
@@ -305,6 +344,15 @@ class DeliveryService:
             known = await self._keys.signing_keys(Address.parse(header.sender))
             trusted = header.signer.raw in known
         return SignatureStatus.VALID if trusted else SignatureStatus.UNKNOWN_SIGNER
+
+    def route(self, recipient: Address) -> bool:
+        """True for a remote recipient the relay may take, False for a local one.
+
+        Raises ``RuleViolation("relay-denied")`` for a domain that is neither ours nor a
+        peer's: the SMTP gateway answers it ``550 5.7.1`` at RCPT.
+        """
+        _local, remote = split_recipients([recipient], self._relaying)
+        return bool(remote)
 
     async def list_messages(self, address: Address, folder: str) -> list[MessageRecord]:
         try:

@@ -13,8 +13,12 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from messaging.errors import InvalidAddress
+
+if TYPE_CHECKING:  # the outbound values use Address from here
+    from messaging.outbound import OutboundMessage
 
 __all__ = [
     "Address",
@@ -220,6 +224,8 @@ class Delivery:
     blob: BlobRef
     placements: tuple[Placement, ...]
     trace: tuple[TraceEntry, ...] = ()
+    outbound: tuple[OutboundMessage, ...] = ()
+    """Copies for remote recipients, queued in the same transaction (messaging.outbound)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from mailbox_store.migrate import (
 from mailbox_store.tables import Base
 from tests.mailbox_store import factories as f
 
-HEAD = "store_0002"
+HEAD = "store_0005"
 STORE_TABLES = {
     "inline_blobs",
     "accounts",
@@ -34,6 +34,8 @@ STORE_TABLES = {
     "messages",
     "key_slots",
     "trace",
+    "outbound_messages",
+    "outbound_recipients",
 }
 
 
