@@ -224,7 +224,7 @@ class OutboundQueue(Protocol):
 class PeerDomains(Protocol):
     """Whether a domain belongs to an operator of the trust space (the allow-list)."""
 
-    def is_peer(self, domain: str) -> bool: ...
+    def allows(self, domain: str) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +233,7 @@ class StaticPeerDomains:
 
     domains: frozenset[str]
 
-    def is_peer(self, domain: str) -> bool:
+    def allows(self, domain: str) -> bool:
         domain = domain.lower().rstrip(".")
         return any(domain == d or domain.endswith("." + d) for d in self.domains)
 

@@ -64,7 +64,7 @@ def split_recipients(
     for recipient in recipients:
         if is_local_domain(recipient.domain, relaying.local_domain):
             local.append(recipient)
-        elif relaying.peers.is_peer(recipient.domain):
+        elif relaying.peers.allows(recipient.domain):
             remote.append(recipient)
         else:
             raise RuleViolation(

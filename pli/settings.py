@@ -74,6 +74,25 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = 30.0
     log_level: str = "INFO"
 
+    # Outbound relay to peer operators (gateway_smtp/relay.py, docs/operations.md).
+    relay_enabled: bool = True
+    relay_peer_domains: list[str] = Field(default_factory=list)
+    """Peer domains we relay to while the trust-space allow-list is not configured."""
+    relay_routes: dict[str, str] = Field(default_factory=dict)
+    """Static routes, ``domain -> host:port``; other domains are found by MX lookup."""
+    relay_port: int = 25
+    relay_helo: str | None = None
+    relay_concurrency_per_domain: int = 4
+    relay_batch: int = 32
+    relay_poll_seconds: float = 1.0
+    relay_lease_seconds: float = 600.0
+    relay_timeout_seconds: float = 60.0
+    relay_retry_base_seconds: float = 60.0
+    relay_retry_max_seconds: float = 3600.0
+    relay_retry_jitter: float = 0.2
+    relay_delay_notice_seconds: float = 4 * 3600.0
+    relay_max_age_seconds: float = 5 * 24 * 3600.0
+
     @classmethod
     def settings_customise_sources(
         cls,
