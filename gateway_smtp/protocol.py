@@ -1,0 +1,300 @@
+"""aiosmtpd's SMTP session, narrowed where it cannot enforce Pli's rules by configuration.
+
+RFC 5321 (SMTP), RFC 3207 (STARTTLS), RFC 2034 (ENHANCEDSTATUSCODES), RFC 2920
+(PIPELINING), RFC 6152 (8BITMIME), RFC 6531 (SMTPUTF8), RFC 1870 (SIZE), RFC 8314 (implicit
+TLS on 465).
+
+The seams, each as small as aiosmtpd allows, and why:
+
+- ``smtp_DATA`` is replaced: aiosmtpd splits data on CRLF and keeps bare LF and bare CR
+  inside lines, so ``\\n.\\n`` smuggling would pass; its line limit is the stream reader's,
+  reported as a reply without enhanced code. Ours reads the same way (``readuntil(CRLF)``,
+  never more than one line in memory beyond the message) and refuses, after the final
+  ``.``, any message with a bare CR/LF, an over-long line or too many octets.
+- ``push`` adds the enhanced status code aiosmtpd's own replies lack (RFC 2034), counts
+  error replies and closes the session past ``max_errors``.
+- ``connection_made`` / ``connection_lost`` count sessions per peer address, and mark a
+  session that arrived over implicit TLS (port 465) as encrypted: aiosmtpd only knows TLS
+  it negotiated itself through STARTTLS.
+- Commands are counted by wrapping the ``smtp_*`` methods aiosmtpd dispatches to.
+- ``smtp_AUTH`` answers ``530 5.7.0`` before TLS (RFC 3207 §4; aiosmtpd says 538).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from gateway_smtp.hygiene import bare_newline
+from gateway_smtp.limits import ConnectionCounter, SmtpLimits
+from gateway_smtp.peers import PeerIdentity
+from gateway_smtp.replies import R, with_enhanced_code
+from messaging.accounts import UnlockedAccount
+from messaging.types import Address
+
+__all__ = ["PliSMTP", "PliEnvelope", "PliSession"]
+
+
+class PliSession(Session):
+    """aiosmtpd's session plus what Pli learns about the client."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self.peer_identity: PeerIdentity | None = None
+        """The MX peer's verified certificate."""
+        self.unlocked: UnlockedAccount | None = None
+        """The submission client's account and keys, after AUTH."""
+        self.auth_failures = 0
+
+
+class PliEnvelope(Envelope):
+    """aiosmtpd's envelope plus the parsed recipients."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recipients: list[Address] = []
+
+    @property
+    def data(self) -> bytes:
+        content = self.original_content
+        return content if isinstance(content, bytes) else b""
+
+
+log = logging.getLogger("gateway_smtp.session")
+
+_IMPLICIT_TLS = object()
+
+
+class PliSMTP(SMTP):
+    """One SMTP session of an MX or submission front."""
+
+    def __init__(
+        self,
+        handler: Any,  # noqa: ANN401 - aiosmtpd's handler protocol is duck-typed
+        *,
+        limits: SmtpLimits,
+        connections: ConnectionCounter,
+        hostname: str,
+        loop: asyncio.AbstractEventLoop,
+        **kwargs: Any,  # noqa: ANN401 - aiosmtpd's keyword arguments
+    ) -> None:
+        # The stream reader's limit is the longest line kept in memory (plus a transparency
+        # dot, RFC 5321 §4.5.2); longer ones are discarded as they arrive.
+        self.line_length_limit = limits.max_line_length + 1
+        super().__init__(
+            handler,
+            data_size_limit=limits.max_message_size,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname=hostname,
+            ident="Pli ESMTP",
+            timeout=limits.timeout,
+            loop=loop,
+            **kwargs,
+        )
+        self.limits = limits
+        self.session_id = secrets.token_hex(6)
+        self._connections = connections
+        self._peer_host: str | None = None
+        self._refused = False
+        self._errors = 0
+        self._commands = 0
+        self._in_ehlo = False
+        self._closing = False
+        self.committing = False
+        """True while the handler seals and commits a message (shutdown waits for it)."""
+        self._smtp_methods = {
+            name: self._counted(method) for name, method in self._smtp_methods.items()
+        }
+
+    def _create_session(self) -> PliSession:
+        return PliSession(self.loop)
+
+    def _create_envelope(self) -> PliEnvelope:
+        return PliEnvelope()
+
+    # A method, not a property: aiosmtpd's __init__ reads every property (inspect.getmembers).
+    def pli_session(self) -> PliSession:
+        assert isinstance(self.session, PliSession)  # noqa: S101 - _create_session's
+        return self.session
+
+    # -- connection accounting --------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        first = self.transport is None and self._original_transport is None
+        if first:
+            peer = transport.get_extra_info("peername")
+            host = str(peer[0]) if peer else "?"
+            if not self._connections.acquire(host):
+                # Refused before any session state exists: one reply, then close.
+                log.warning("too many connections", extra={"peer": host})
+                transport.write(f"{R.TOO_MANY_CONNECTIONS}\r\n".encode())  # type: ignore[attr-defined]
+                transport.close()
+                self._refused = True
+                return
+            self._peer_host = host
+        super().connection_made(transport)
+        if first and transport.get_extra_info("ssl_object") is not None:
+            # Implicit TLS (RFC 8314): the session is encrypted from its first byte.
+            self._tls_protocol = _IMPLICIT_TLS  # type: ignore[assignment] # a marker only
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._refused:
+            return
+        if self._peer_host is not None:
+            self._connections.release(self._peer_host)
+            self._peer_host = None
+        super().connection_lost(error)
+
+    def eof_received(self) -> bool | None:
+        if self._refused:
+            return False
+        result: bool | None = super().eof_received()
+        return result
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        super().data_received(data)
+
+    @property
+    def encrypted(self) -> bool:
+        return self._tls_protocol is not None
+
+    @property
+    def peer_host(self) -> str:
+        return self._peer_host or "?"
+
+    def ssl_object(self) -> Any:  # noqa: ANN401 - ssl.SSLObject, or None
+        if self.transport is None:
+            return None
+        return self.transport.get_extra_info("ssl_object")
+
+    # -- replies ----------------------------------------------------------------------------
+
+    async def push(self, status: str | bytes) -> None:
+        if isinstance(status, bytes):
+            await super().push(status)
+            return
+        if not self._in_ehlo:
+            status = with_enhanced_code(status)
+        await super().push(status)
+        if status[:1] in ("4", "5") and not status.startswith("421"):
+            self._errors += 1
+            if self._errors >= self.limits.max_errors and not self._closing:
+                await self._close_with(str(R.TOO_MANY_ERRORS))
+
+    async def _close_with(self, status: str) -> None:
+        self._closing = True
+        log.warning("closing session", extra={"peer": self.peer_host, "reply": status[:3]})
+        await super().push(status)
+        if self.transport is not None:
+            self.transport.close()
+
+    def _counted(
+        self, method: Callable[[Any], Awaitable[None]]
+    ) -> Callable[[Any], Awaitable[None]]:
+        async def counted(arg: Any) -> None:  # noqa: ANN401 - aiosmtpd passes str or None
+            self._commands += 1
+            if self._commands > self.limits.max_commands:
+                await self._close_with(str(R.TOO_MANY_COMMANDS))
+                return
+            await method(arg)
+
+        return counted
+
+    async def smtp_EHLO(self, hostname: str) -> None:
+        self._in_ehlo = True
+        try:
+            await super().smtp_EHLO(hostname)
+        finally:
+            self._in_ehlo = False
+
+    async def smtp_AUTH(self, arg: str) -> None:
+        if not self.encrypted:
+            await self.push(str(R.TLS_REQUIRED))
+            return
+        await super().smtp_AUTH(arg)
+
+    # -- DATA -------------------------------------------------------------------------------
+
+    async def smtp_DATA(self, arg: str) -> None:
+        if await self.check_helo_needed():
+            return
+        if await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None  # noqa: S101 - aiosmtpd's invariant
+        if not self.envelope.rcpt_tos:
+            await self.push("503 5.5.1 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 5.5.4 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        refusal, data = await self._read_data()
+        if refusal is not None:
+            self.envelope = self._create_envelope()
+            await self.on_refused_data(refusal)
+            await self.push(refusal)
+            return
+        self.envelope.content = data
+        self.envelope.original_content = data
+        self.committing = True
+        try:
+            status = await self._call_handler_hook("DATA")
+        finally:
+            self.committing = False
+        self.envelope = self._create_envelope()
+        await self.push("250 2.0.0 OK" if not isinstance(status, str) else status)
+
+    async def on_refused_data(self, refusal: str) -> None:
+        """Hook for the handler to trace a refusal decided while reading DATA."""
+        hook = getattr(self.event_handler, "data_refused", None)
+        if hook is not None:
+            await hook(self, self.session, self.envelope, refusal)
+
+    async def _read_data(self) -> tuple[str | None, bytes]:
+        limit = self.limits.max_message_size
+        max_line = self.limits.max_line_length + 1
+        chunks: list[bytes] = []
+        size = 0
+        refusal: str | None = None
+        in_long_line = False
+        while True:
+            try:
+                line: bytes = await self._reader.readuntil(b"\r\n")
+            except asyncio.LimitOverrunError as overrun:
+                # A line longer than the reader keeps: drop what arrived, keep reading.
+                await self._reader.readexactly(overrun.consumed)
+                refusal = refusal or str(R.LINE_TOO_LONG)
+                in_long_line = True
+                chunks.clear()
+                continue
+            if in_long_line:
+                # The tail of an over-long line, even if it reads ".\r\n": never the end.
+                in_long_line = False
+                continue
+            if line == b".\r\n":
+                break
+            if refusal is not None:
+                continue
+            if len(line) > max_line:
+                refusal = str(R.LINE_TOO_LONG)
+            elif bare_newline(line):
+                refusal = str(R.BARE_NEWLINE)
+            else:
+                if line.startswith(b"."):
+                    line = line[1:]
+                size += len(line)
+                if size > limit:
+                    refusal = str(R.TOO_LARGE)
+                else:
+                    chunks.append(line)
+                    continue
+            chunks.clear()
+        return refusal, b"".join(chunks)
