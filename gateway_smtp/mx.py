@@ -236,7 +236,7 @@ def _daemon_of(name: str) -> Address:
 
 
 def _reason_of(reply: str) -> str:
-    for known in (R.BARE_NEWLINE, R.LINE_TOO_LONG, R.TOO_LARGE):
+    for known in (R.BARE_NEWLINE, R.LINE_TOO_LONG, R.TOO_LARGE, R.NUL_BYTE):
         if reply == str(known):
             return known.reason
     return "data"

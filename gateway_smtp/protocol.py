@@ -184,7 +184,8 @@ class PliSMTP(SMTP):
         if not self._in_ehlo:
             status = with_enhanced_code(status)
         await super().push(status)
-        if status[:1] in ("4", "5") and not status.startswith("421"):
+        # 421 ends the session anyway; 452 "too many recipients" is flow control, not abuse.
+        if status[:1] in ("4", "5") and status[:3] not in ("421", "452"):
             self._errors += 1
             if self._errors >= self.limits.max_errors and not self._closing:
                 await self._close_with(str(R.TOO_MANY_ERRORS))
@@ -287,6 +288,9 @@ class PliSMTP(SMTP):
                 refusal = str(R.LINE_TOO_LONG)
             elif bare_newline(line):
                 refusal = str(R.BARE_NEWLINE)
+            elif b"\x00" in line:
+                # Some servers drop NULs: "\r\n\x00.\r\n" would end DATA for them.
+                refusal = str(R.NUL_BYTE)
             else:
                 if line.startswith(b"."):
                     line = line[1:]

@@ -118,13 +118,14 @@ class R:
     BARE_NEWLINE = Reply(
         550, "5.5.2", "Bare CR or LF in message data (RFC 5321 §2.3.8)", "bare-newline"
     )
-    NOT_UTF8 = Reply(554, "5.6.7", "Header is not valid UTF-8", "invalid-utf8")
+    NOT_UTF8 = Reply(554, "5.6.0", "Header is not valid UTF-8", "invalid-utf8")
     EIGHTBIT_HEADER = Reply(
         554, "5.6.7", "Non-ASCII header without SMTPUTF8 (RFC 6531 §3.2)", "utf8-without-smtputf8"
     )
     EIGHTBIT_ADDRESS = Reply(
         553, "5.6.7", "Non-ASCII address requires SMTPUTF8 (RFC 6531)", "utf8-without-smtputf8"
     )
+    NUL_BYTE = Reply(554, "5.6.0", "NUL in message data (RFC 5322 §2.1)", "nul")
     NOT_UTF8_BODY = Reply(554, "5.6.0", "Text part is not valid UTF-8", "invalid-utf8")
     BAD_MIME = Reply(554, "5.6.0", "Malformed message", "mime-malformed")
     BAD_HEADER = Reply(554, "5.6.0", "Malformed header", "header-malformed")
