@@ -318,7 +318,7 @@ class RelayWorker:
         if sender is None or not statuses:
             return  # the null reverse path is never reported on (RFC 3461 §6.2)
         try:
-            if self._delivery.route(sender):
+            if await self._delivery.route(sender):
                 await self._trace(_dropped(sender, queued, "the sender is not local"))
                 return
             if plaintext is None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import email.policy
 import io
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from email.parser import BytesParser
@@ -54,15 +54,21 @@ _REMOTE = AccountRecord(
 
 
 def split_recipients(
-    recipients: Sequence[Address], relaying: Relaying | None
+    recipients: Sequence[Address],
+    relaying: Relaying | None,
+    known: Collection[Address] = (),
 ) -> tuple[list[Address], list[Address]]:
-    """(local, remote); raises ``RuleViolation("relay-denied")`` for a non-peer domain."""
+    """(local, remote); raises ``RuleViolation("relay-denied")`` for a non-peer domain.
+
+    ``known`` are addresses with a local account: local whatever their domain (accounts
+    made before the instance's domain was set stay reachable).
+    """
     if relaying is None:
         return list(recipients), []
     local: list[Address] = []
     remote: list[Address] = []
     for recipient in recipients:
-        if is_local_domain(recipient.domain, relaying.local_domain):
+        if recipient in known or is_local_domain(recipient.domain, relaying.local_domain):
             local.append(recipient)
         elif relaying.peers.allows(recipient.domain):
             remote.append(recipient)

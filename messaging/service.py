@@ -201,8 +201,10 @@ class DeliveryService:
         source, size = _as_source(message, size)
         _raise_if(check_size(size, self._limits.max_message_size))
         # Remote recipients (relaying configured) are queued, not placed: see outbound.py.
-        local, remote = split_recipients(recipients, self._relaying)
-        found = with_remote_accounts(await self._accounts.get_many(local), remote)
+        found = await self._accounts.get_many(recipients)
+        known = [r for r, account in found.items() if account is not None]
+        local, remote = split_recipients(recipients, self._relaying, known)
+        found = with_remote_accounts(found, remote)
         _raise_if(check_recipients(recipients, found, self._limits.max_recipients))
         if kind is None:
             kind = _classify(source, size)
@@ -345,13 +347,16 @@ class DeliveryService:
             trusted = header.signer.raw in known
         return SignatureStatus.VALID if trusted else SignatureStatus.UNKNOWN_SIGNER
 
-    def route(self, recipient: Address) -> bool:
+    async def route(self, recipient: Address) -> bool:
         """True for a remote recipient the relay may take, False for a local one.
 
         Raises ``RuleViolation("relay-denied")`` for a domain that is neither ours nor a
         peer's: the SMTP gateway answers it ``550 5.7.1`` at RCPT.
         """
-        _local, remote = split_recipients([recipient], self._relaying)
+        if self._relaying is None:
+            return False
+        known = [recipient] if await self._accounts.get(recipient) is not None else []
+        _local, remote = split_recipients([recipient], self._relaying, known)
         return bool(remote)
 
     async def list_messages(self, address: Address, folder: str) -> list[MessageRecord]:

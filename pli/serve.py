@@ -76,6 +76,10 @@ async def serve(settings: Settings) -> int:
     while not http.started and not http_task.done():
         await asyncio.sleep(0.01)
     fronts = [("http", f"http://{settings.host}:{http_port}")]
+    relay_task = None
+    if pli.relay is not None:  # the outbound relay: docs/operations.md, "Outbound relay"
+        relay_task = asyncio.create_task(pli.relay.run(stop))
+        fronts.append(("relay", f"outbound queue, {len(settings.relay_routes)} static routes"))
     for name, where in fronts:
         sys.stdout.write(f"{name:<11} {where}\n")
         log.info("listening", extra={"front": name, "address": where})
@@ -87,6 +91,9 @@ async def serve(settings: Settings) -> int:
     http.should_exit = True
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(http_task, settings.shutdown_grace_seconds)
+    if relay_task is not None:  # attempts in flight end within relay_timeout_seconds
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(relay_task, settings.shutdown_grace_seconds)
     await pli.close()
     log.info("stopped")
     return 0

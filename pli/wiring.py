@@ -12,6 +12,7 @@ from pathlib import Path
 import crypto
 from directory import SqlDirectory
 from directory.keys import TransparentKeyDirectory
+from gateway_smtp.relay import RelayWorker
 from mailbox_store import SqlMailboxStore, TieredBlobStore
 from messaging import (
     AccountService,
@@ -23,6 +24,7 @@ from messaging import (
 from messaging.ports import Clock
 from messaging.transparency import KeyVerifier
 from messaging.verified_keys import VerifiedKeyDirectory
+from pli.relay_wiring import relay_worker, relaying
 from pli.secrets import InstanceSecrets, create_secrets, load_secrets
 from pli.settings import Settings
 from pli.tls import TlsFiles, ensure_local_authority
@@ -45,6 +47,8 @@ class Pli:
     clock: Clock
     accounts: AccountService
     delivery: DeliveryService
+    relay: RelayWorker | None = None
+    """The outbound relay worker ``pli serve`` runs (None when ``relay_enabled`` is off)."""
 
     async def close(self) -> None:
         """Finish the commits in flight, remember the trusted log head, release databases."""
@@ -147,7 +151,9 @@ async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
         clock=clock,
         operator_key=secrets.operator_key,
         limits=Limits(settings.max_message_size, settings.max_recipients),
+        relaying=relaying(settings, secrets, store),
     )
+    relay = relay_worker(settings, secrets, store, delivery, clock, tls_files(settings))
     return Pli(
         settings,
         secrets,
@@ -160,4 +166,5 @@ async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
         clock,
         accounts,
         delivery,
+        relay,
     )
