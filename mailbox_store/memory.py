@@ -103,6 +103,8 @@ class InMemoryMailboxStore:
         self._closed = False
         self.outbound = InMemoryOutboundQueue()
         """The outbound queue whose messages :meth:`deliver` commits with a delivery."""
+        self._received_ids: set[tuple[str, str]] = set()
+        """The outbound queue whose messages :meth:`deliver` commits with a delivery."""
 
     async def close(self) -> None:
         self._closed = True
@@ -311,6 +313,13 @@ class InMemoryMailboxStore:
                 f"envelope {delivery.envelope_id!r} conflicts with stored data (delivered already?)"
             )
         self.outbound.check_new(delivery.outbound)
+        received = {
+            (address_key(p.account), delivery.message_id)
+            for p in delivery.placements
+            if delivery.message_id and p.folder is FolderRole.INBOX
+        }
+        if received & self._received_ids:
+            raise InvalidMessage(f"{delivery.message_id} was delivered already")
         # Everything checked: from here on, nothing can fail half-way.
         now = self._clock.now()
         self._envelopes[delivery.envelope_id] = replace(delivery, date=to_utc(delivery.date))
@@ -327,7 +336,14 @@ class InMemoryMailboxStore:
         for entry in delivery.trace:
             self._trace.append((next(self._sequence), _copy_entry(entry)))
         self.outbound.add(delivery.outbound)
+        self._received_ids |= received
         return placed
+
+    async def delivered_before(
+        self, message_id: str, recipients: Sequence[Address]
+    ) -> set[Address]:
+        self._ensure_open()
+        return {r for r in recipients if (address_key(r), message_id) in self._received_ids}
 
     # -- trace --------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mailbox_store import engine as engines
 from mailbox_store.invariants import address_from_key, address_key
-from mailbox_store.outbound_tables import OutboundMessageRow, OutboundRecipientRow
+from mailbox_store.outbound_tables import OutboundMessageRow, OutboundRecipientRow, ReceivedIdRow
 from messaging.errors import InvalidMessage, NotFound
 from messaging.outbound import (
     AttemptResult,
@@ -39,8 +39,9 @@ from messaging.outbound import (
     RecipientState,
     Ret,
 )
+from messaging.types import Address, Delivery, FolderRole
 
-__all__ = ["SqlOutboundQueue", "insert_outbound"]
+__all__ = ["SqlOutboundQueue", "insert_outbound", "received_id_rows", "delivered_before"]
 
 
 def _message_values(message: OutboundMessage) -> dict[str, Any]:
@@ -85,6 +86,36 @@ async def insert_outbound(connection: AsyncConnection, messages: Sequence[Outbou
     await connection.execute(
         insert(OutboundRecipientRow), [v for m in messages for v in _recipient_values(m)]
     )
+
+
+def received_id_rows(delivery: Delivery, now: datetime) -> list[dict[str, Any]]:
+    """The Message-ID rows of ``delivery``: one per INBOX placement (deduplication)."""
+    if not delivery.message_id:
+        return []
+    return [
+        {
+            "recipient": address_key(p.account),
+            "message_id": delivery.message_id,
+            "envelope_id": delivery.envelope_id,
+            "received_at": now,
+        }
+        for p in delivery.placements
+        if p.folder is FolderRole.INBOX
+    ]
+
+
+async def delivered_before(
+    connection: AsyncConnection, message_id: str, recipients: Sequence[Address]
+) -> set[Address]:
+    if not message_id or not recipients:
+        return set()
+    keys = {address_key(r): r for r in recipients}
+    found = await connection.execute(
+        select(ReceivedIdRow.recipient).where(
+            ReceivedIdRow.message_id == message_id, ReceivedIdRow.recipient.in_(keys)
+        )
+    )
+    return {keys[key] for key in found.scalars()}
 
 
 def _queued(message: Row[Any], recipients: Sequence[Row[Any]]) -> QueuedMessage:

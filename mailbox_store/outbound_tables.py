@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mailbox_store.tables import Base
 
-__all__ = ["OutboundMessageRow", "OutboundRecipientRow"]
+__all__ = ["OutboundMessageRow", "OutboundRecipientRow", "ReceivedIdRow"]
 
 
 class OutboundMessageRow(Base):
@@ -50,3 +50,14 @@ class OutboundRecipientRow(Base):
     delay_reported: Mapped[bool] = mapped_column(Boolean)
 
     __table_args__ = (Index("ix_outbound_recipients_state_next", "state", "next_attempt"),)
+
+
+class ReceivedIdRow(Base):
+    """A Message-ID an INBOX received (receiving-side deduplication, ``Delivery.message_id``)."""
+
+    __tablename__ = "received_message_ids"
+
+    recipient: Mapped[str] = mapped_column(primary_key=True)
+    message_id: Mapped[str] = mapped_column(primary_key=True)
+    envelope_id: Mapped[str]
+    received_at: Mapped[datetime]

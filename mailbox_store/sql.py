@@ -66,7 +66,13 @@ from mailbox_store.invariants import (
     uidvalidity_at,
 )
 from mailbox_store.migrate import upgrade
-from mailbox_store.outbound_sql import SqlOutboundQueue, insert_outbound
+from mailbox_store.outbound_sql import (
+    SqlOutboundQueue,
+    delivered_before,
+    insert_outbound,
+    received_id_rows,
+)
+from mailbox_store.outbound_tables import ReceivedIdRow
 from mailbox_store.tables import (
     AccountRow,
     CredentialRow,
@@ -795,6 +801,9 @@ class SqlMailboxStore:
         if traces:
             await connection.execute(insert(TraceRow), traces)
         await insert_outbound(connection, [m for _, d, _ in accepted for m in d.outbound])
+        received = [row for _, d, _ in accepted for row in received_id_rows(d, now)]
+        if received:
+            await connection.execute(insert(ReceivedIdRow), received)
         return outcomes
 
     # -- trace --------------------------------------------------------------------------
@@ -813,6 +822,12 @@ class SqlMailboxStore:
                     "details": dict(entry.details),
                 },
             )
+
+    async def delivered_before(
+        self, message_id: str, recipients: Sequence[Address]
+    ) -> set[Address]:
+        async with self._reading() as connection:
+            return await delivered_before(connection, message_id, recipients)
 
     async def list_trace(self, subject: str | None = None, limit: int = 100) -> list[TraceEntry]:
         query = (

@@ -257,6 +257,10 @@ class TraceRow(Base):
 
 
 # The outbound queue's tables live in their own module; importing it registers them here.
-from mailbox_store.outbound_tables import OutboundMessageRow, OutboundRecipientRow  # noqa: E402
+from mailbox_store.outbound_tables import (  # noqa: E402
+    OutboundMessageRow,
+    OutboundRecipientRow,
+    ReceivedIdRow,
+)
 
-__all__ += ["OutboundMessageRow", "OutboundRecipientRow"]
+__all__ += ["OutboundMessageRow", "OutboundRecipientRow", "ReceivedIdRow"]

@@ -77,6 +77,8 @@ class Submitted:
     thread_id: str
     kind: MessageKind
     placed: tuple[PlacedMessage, ...]
+    duplicates: tuple[Address, ...] = ()
+    """Recipients that had this Message-ID already (a peer's retransmission): skipped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +210,18 @@ class DeliveryService:
         _raise_if(check_recipients(recipients, found, self._limits.max_recipients))
         if kind is None:
             kind = _classify(source, size)
+        # A message in clear is deduplicated per recipient on its Message-ID: a peer (or our
+        # own relay) killed between the 250 and its bookkeeping sends it again.
+        message_id = message_id_of(source) if provenance is Provenance.GATEWAY else ""
+        seen = await self._store.delivered_before(message_id, local) if message_id else set()
+        if seen:
+            local = [r for r in local if r not in seen]
+            for r in seen:
+                await self._store.record_trace(
+                    TraceEntry(str(sender), "duplicate", str(r), self._clock.now(), {})
+                )
+            if not local and not remote and sent_copy is None:
+                return Submitted("", thread_id or "", kind, (), tuple(seen))
         targets: list[tuple[Address, FolderRole, frozenset[str]]] = [
             (r, FolderRole.INBOX, frozenset()) for r in local
         ]
@@ -248,7 +262,7 @@ class DeliveryService:
                     sender,
                     remote,
                     dsn,
-                    message_id_of(source),
+                    message_id or message_id_of(source),
                     now,
                 ),
             )
@@ -289,11 +303,12 @@ class DeliveryService:
                 placements=placements,
                 trace=trace,
                 outbound=outbound,
+                message_id=message_id,
             )
         )
         for item in placed:
             self._notifier.publish(item.account, f"exists {item.folder} {item.uid}")
-        return Submitted(header.envelope_id, header.thread_id, kind, tuple(placed))
+        return Submitted(header.envelope_id, header.thread_id, kind, tuple(placed), tuple(seen))
 
     def _seal(
         self,

@@ -226,6 +226,9 @@ class Delivery:
     trace: tuple[TraceEntry, ...] = ()
     outbound: tuple[OutboundMessage, ...] = ()
     """Copies for remote recipients, queued in the same transaction (messaging.outbound)."""
+    message_id: str = ""
+    """The clear message's Message-ID, remembered per INBOX recipient when not empty, so a
+    copy relayed twice by a peer is recognised (:meth:`MailboxStore.delivered_before`)."""
 
 
 @dataclass(frozen=True, slots=True)

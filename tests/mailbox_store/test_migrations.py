@@ -36,6 +36,7 @@ STORE_TABLES = {
     "trace",
     "outbound_messages",
     "outbound_recipients",
+    "received_message_ids",
 }
 
 

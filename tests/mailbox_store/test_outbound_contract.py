@@ -155,3 +155,18 @@ async def test_a_refused_delivery_queues_nothing(store: MailboxStore) -> None:
     with pytest.raises(UnknownMailbox):
         await store.deliver(refused)
     assert await queue.list_queued() == []
+
+
+async def test_message_ids_received_in_an_inbox_are_remembered(store: MailboxStore) -> None:
+    bob, dan = f.address("bob"), f.address("dan")
+    for who in (ALICE, bob, dan):
+        await store.create_account(f.account(who), [])
+    first = dataclasses.replace(f.delivery(ALICE, [bob]), message_id="<m1@peer>")
+    await store.deliver(first)
+    # The sender's Sent copy is not an INBOX delivery: only bob received <m1@peer>.
+    assert await store.delivered_before("<m1@peer>", [ALICE, bob, dan]) == {bob}
+    assert await store.delivered_before("<other@peer>", [bob]) == set()
+    again = dataclasses.replace(f.delivery(ALICE, [bob]), message_id="<m1@peer>")
+    with pytest.raises(InvalidMessage):
+        await store.deliver(again)
+    assert len(await store.list_messages(bob, "INBOX")) == 1

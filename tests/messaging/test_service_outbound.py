@@ -144,3 +144,26 @@ def test_local_domain_is_ours_and_its_subdomains_only() -> None:
     assert not is_local_domain("evilpli.test", "pli.test")
     peers = StaticPeerDomains(frozenset({"ch-peer.test"}))
     assert peers.allows("mx.ch-peer.test") and not peers.allows("xch-peer.test")
+
+
+async def test_a_peer_sending_the_same_message_id_twice_is_delivered_once(world: World) -> None:
+    carol, _ = await world.person("carol@pli.test")
+    dan, _ = await world.person("dan@pli.test")
+    peer = Address.parse("gw@ch-peer.test")
+    gateway = crypto.GatewayInfo(peer="mx.ch-peer.test", tls="CN=mx.ch-peer.test")
+    raw = b"From: gw@ch-peer.test\r\nMessage-ID: <once@ch-peer.test>\r\n\r\nbody\r\n"
+
+    first = await world.delivery.receive(peer, [carol], raw, gateway=gateway)
+    again = await world.delivery.receive(peer, [carol, dan], raw, gateway=gateway)
+    third = await world.delivery.receive(peer, [carol, dan], raw, gateway=gateway)
+
+    assert [p.account for p in first.placed] == [carol]
+    assert ([p.account for p in again.placed], again.duplicates) == ([dan], (carol,))
+    assert (third.placed, set(third.duplicates)) == ((), {carol, dan})
+    assert len(await world.delivery.list_messages(carol, "INBOX")) == 1
+    assert len(await world.delivery.list_messages(dan, "INBOX")) == 1
+    # Without a Message-ID there is nothing to recognise: each copy is delivered.
+    bare = b"From: gw@ch-peer.test\r\n\r\nbody\r\n"
+    await world.delivery.receive(peer, [carol], bare, gateway=gateway)
+    await world.delivery.receive(peer, [carol], bare, gateway=gateway)
+    assert len(await world.delivery.list_messages(carol, "INBOX")) == 3

@@ -61,8 +61,18 @@ def upgrade() -> None:
         ["state", "next_attempt"],
     )
 
+    op.create_table(
+        "received_message_ids",
+        sa.Column("recipient", sa.Text(), nullable=False),
+        sa.Column("message_id", sa.Text(), nullable=False),
+        sa.Column("envelope_id", sa.Text(), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("recipient", "message_id", name=op.f("pk_received_message_ids")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("received_message_ids")
     op.drop_index("ix_outbound_recipients_state_next", table_name="outbound_recipients")
     op.drop_table("outbound_recipients")
     op.drop_index(op.f("ix_outbound_messages_created_at"), table_name="outbound_messages")
