@@ -93,6 +93,22 @@ class Settings(BaseSettings):
     relay_delay_notice_seconds: float = 4 * 3600.0
     relay_max_age_seconds: float = 5 * 24 * 3600.0
 
+    # SMTP fronts (gateway_smtp/, docs/smtp.md): the MX listens on smtp_port, submission
+    # with STARTTLS on submission_port, with implicit TLS on submissions_port.
+    submissions_port: int = 2465
+    smtp_hostname: str | None = None
+    """Name in the greeting and in Received fields; the domain when unset."""
+    smtp_allowlist: Path | None = None
+    """The trust space's allow-list (XML, DOMAIN.md); without it, domain + relay_peer_domains."""
+    smtp_allowlist_refresh_seconds: float = 3600.0
+    smtp_max_line_length: int = 1000
+    smtp_max_commands: int = 10_000
+    smtp_max_errors: int = 20
+    smtp_max_connections_per_peer: int = 50
+    smtp_max_auth_failures: int = 3
+    smtp_auth_failure_delay_seconds: float = 1.0
+    smtp_timeout_seconds: float = 300.0
+
     @classmethod
     def settings_customise_sources(
         cls,

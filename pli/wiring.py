@@ -12,6 +12,7 @@ from pathlib import Path
 import crypto
 from directory import SqlDirectory
 from directory.keys import TransparentKeyDirectory
+from gateway_smtp.allowlist import AllowListSource
 from gateway_smtp.relay import RelayWorker
 from mailbox_store import SqlMailboxStore, TieredBlobStore
 from messaging import (
@@ -27,6 +28,7 @@ from messaging.verified_keys import VerifiedKeyDirectory
 from pli.relay_wiring import relay_worker, relaying
 from pli.secrets import InstanceSecrets, create_secrets, load_secrets
 from pli.settings import Settings
+from pli.smtp_wiring import allowlist_source
 from pli.tls import TlsFiles, ensure_local_authority
 
 __all__ = ["Pli", "open_pli", "initialise"]
@@ -49,6 +51,8 @@ class Pli:
     delivery: DeliveryService
     relay: RelayWorker | None = None
     """The outbound relay worker ``pli serve`` runs (None when ``relay_enabled`` is off)."""
+    allowlist: AllowListSource | None = None
+    """The trust space's allow-list: peers the MX accepts and the relay delivers to."""
 
     async def close(self) -> None:
         """Finish the commits in flight, remember the trusted log head, release databases."""
@@ -143,6 +147,7 @@ async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
         publisher=key_log,
         directory=directory,
     )
+    allowlist = allowlist_source(settings)
     delivery = DeliveryService(
         store=store,
         blobs=store.blobs,
@@ -151,7 +156,7 @@ async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
         clock=clock,
         operator_key=secrets.operator_key,
         limits=Limits(settings.max_message_size, settings.max_recipients),
-        relaying=relaying(settings, secrets, store),
+        relaying=relaying(settings, secrets, store, peers=allowlist),
     )
     relay = relay_worker(settings, secrets, store, delivery, clock, tls_files(settings))
     return Pli(
@@ -167,4 +172,5 @@ async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
         accounts,
         delivery,
         relay,
+        allowlist,
     )
