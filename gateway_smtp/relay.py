@@ -113,8 +113,10 @@ class RelayWorker:
         while not stop.is_set():
             try:
                 busy = await self.run_once()
-            except PliError as error:  # the database is away: try again at the next poll
-                log.warning("relay cycle failed", extra={"error": str(error)})
+            except Exception as error:  # noqa: BLE001 - the worker outlives any one cycle
+                # The database away (Unavailable), a restart mid-cycle: the leases bring the
+                # recipients back, so the next poll simply tries again.
+                log.warning("relay cycle failed", extra={"error": type(error).__name__})
                 busy = 0
             if busy:
                 continue
