@@ -41,11 +41,13 @@ NULL_SENDER = "<>"
 _EXTENSIONS = ("250-PIPELINING", "250-ENHANCEDSTATUSCODES")
 
 
-def advertise(responses: list[str], *, auth: bool) -> list[str]:
-    """EHLO lines: aiosmtpd's, plus PIPELINING and ENHANCEDSTATUSCODES; AUTH only when used."""
+def advertise(responses: list[str], *, auth: bool, dsn: bool = False) -> list[str]:
+    """EHLO lines: aiosmtpd's, plus PIPELINING and ENHANCEDSTATUSCODES (and DSN); AUTH only
+    when used."""
     lines = [r for r in responses if auth or not r.startswith("250-AUTH")]
+    extra = [*_EXTENSIONS, "250-DSN"] if dsn else list(_EXTENSIONS)
     # The last line is "250 HELP": the extensions go before it.
-    return [*lines[:-1], *_EXTENSIONS, lines[-1]]
+    return [*lines[:-1], *extra, lines[-1]]
 
 
 def parse_path(address: str, *, smtputf8: bool) -> Address | Reply:

@@ -30,11 +30,18 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from gateway_smtp.dsn_params import (
+    DsnParamError,
+    parse_mail_params,
+    parse_rcpt_params,
+    take_params,
+)
 from gateway_smtp.hygiene import bare_newline
 from gateway_smtp.limits import ConnectionCounter, SmtpLimits
 from gateway_smtp.peers import PeerIdentity
 from gateway_smtp.replies import R, with_enhanced_code
 from messaging.accounts import UnlockedAccount
+from messaging.outbound import Ret
 from messaging.types import Address
 
 __all__ = ["PliSMTP", "PliEnvelope", "PliSession"]
@@ -58,6 +65,11 @@ class PliEnvelope(Envelope):
     def __init__(self) -> None:
         super().__init__()
         self.recipients: list[Address] = []
+        # RFC 3461 parameters, when the front offers DSN.
+        self.ret: Ret | None = None
+        self.envid = ""
+        self.notify: dict[Address, frozenset[str]] = {}
+        self.orcpt: dict[Address, str] = {}
 
     @property
     def data(self) -> bytes:
@@ -81,6 +93,7 @@ class PliSMTP(SMTP):
         connections: ConnectionCounter,
         hostname: str,
         loop: asyncio.AbstractEventLoop,
+        dsn: bool = False,
         **kwargs: Any,  # noqa: ANN401 - aiosmtpd's keyword arguments
     ) -> None:
         # The stream reader's limit is the longest line kept in memory (plus a transparency
@@ -98,6 +111,8 @@ class PliSMTP(SMTP):
             **kwargs,
         )
         self.limits = limits
+        self.dsn = dsn
+        """Whether this front offers the DSN extension (RFC 3461): submission does."""
         self.session_id = secrets.token_hex(6)
         self._connections = connections
         self._peer_host: str | None = None
@@ -215,6 +230,45 @@ class PliSMTP(SMTP):
             await super().smtp_EHLO(hostname)
         finally:
             self._in_ehlo = False
+
+    # -- DSN parameters (RFC 3461), taken out before aiosmtpd refuses them as unknown -------
+
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        if not self.dsn:
+            await super().smtp_MAIL(arg)
+            return
+        try:
+            arg, taken = take_params(arg, frozenset({"RET", "ENVID"}))
+            ret, envid = parse_mail_params(taken)
+        except DsnParamError as error:
+            await self.push(f"501 5.5.4 {error}")
+            return
+        envelope = self.envelope
+        nested = envelope is not None and envelope.mail_from is not None
+        await super().smtp_MAIL(arg)
+        envelope = self.envelope
+        if isinstance(envelope, PliEnvelope) and not nested and envelope.mail_from:
+            envelope.ret, envelope.envid = ret, envid
+
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        envelope = self.envelope
+        if not self.dsn or not isinstance(envelope, PliEnvelope):
+            await super().smtp_RCPT(arg)
+            return
+        try:
+            arg, taken = take_params(arg, frozenset({"NOTIFY", "ORCPT"}))
+            notify, orcpt = parse_rcpt_params(taken)
+        except DsnParamError as error:
+            await self.push(f"501 5.5.4 {error}")
+            return
+        before = len(envelope.recipients)
+        await super().smtp_RCPT(arg)
+        if len(envelope.recipients) > before:
+            added = envelope.recipients[-1]
+            if notify:
+                envelope.notify[added] = notify
+            if orcpt:
+                envelope.orcpt[added] = orcpt
 
     async def smtp_AUTH(self, arg: str) -> None:
         if not self.encrypted:

@@ -123,6 +123,7 @@ class SmtpFronts:
                 require_starttls=starttls,
                 auth_required=True,
                 auth_require_tls=True,
+                dsn=True,
             )
         self._sessions.add(session)
         return session

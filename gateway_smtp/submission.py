@@ -46,7 +46,7 @@ from messaging import AccountService, DeliveryService, UnlockedAccount
 from messaging.errors import PliError, RuleViolation, Unavailable
 from messaging.gateways import GatewaySupport
 from messaging.mime import NIL_HEADER, PRODUCT_REFERENCE, new_message_id
-from messaging.outbound import is_local_domain
+from messaging.outbound import DsnRequest, is_local_domain
 from messaging.ports import Clock
 from messaging.types import Address, CredentialKind
 
@@ -84,14 +84,14 @@ class SubmissionHandler:
 
     async def handle_EHLO(
         self,
-        server: PliSMTP,  # noqa: ARG002 - aiosmtpd's hook signature
+        server: PliSMTP,
         session: PliSession,
-        envelope: PliEnvelope,  # noqa: ARG002
+        envelope: PliEnvelope,  # noqa: ARG002 - aiosmtpd's hook signature
         hostname: str,
         responses: list[str],
     ) -> list[str]:
         session.host_name = hostname
-        return advertise(responses, auth=True)
+        return advertise(responses, auth=True, dsn=server.dsn)
 
     # -- AUTH -------------------------------------------------------------------------------
 
@@ -272,7 +272,16 @@ class SubmissionHandler:
         recipients = list(envelope.recipients)
         try:
             submitted = await self._delivery.send(
-                account.address, unlocked.keys, recipients, message
+                account.address,
+                unlocked.keys,
+                recipients,
+                message,
+                dsn=DsnRequest(
+                    envid=envelope.envid,
+                    ret=envelope.ret,
+                    notify=dict(envelope.notify),
+                    orcpt=dict(envelope.orcpt),
+                ),
             )
         except Exception as error:  # every failure becomes a reply
             return await self._refuse(

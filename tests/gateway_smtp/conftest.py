@@ -35,6 +35,7 @@ from messaging import (
     ManualClock,
 )
 from messaging.gateways import GatewaySupport
+from messaging.outbound import Relaying
 from messaging.types import AccountRecord, FolderRole
 from tests.support.test_ca import Issued, TestCA, make_ca
 
@@ -80,6 +81,7 @@ class SmtpWorld:
     allowlist_path: Path
     app_passwords: dict[Address, str]
     limits: SmtpLimits
+    queue_keys: crypto.MailboxKeys
 
     def port(self, name: str) -> int:
         return self.listening.addresses[name][1]
@@ -121,9 +123,23 @@ def certs(tmp_path: Path) -> Certificates:
 
 
 async def make_world(
-    tmp_path: Path, certs: Certificates, limits: SmtpLimits, **delivery_options: Any
+    tmp_path: Path, certs: Certificates, limits: SmtpLimits, *, relay: bool = False
 ) -> SmtpWorld:
     store = InMemoryMailboxStore()
+    allowlist_path = tmp_path / "allowlist.xml"
+    allowlist_path.write_bytes(allowlist_xml(PEER_DOMAIN, IDN_PEER))
+    allowlist = AllowListSource(allowlist_path, always=[LOCAL])
+    queue_keys = crypto.generate_keys()
+    relaying = (
+        Relaying(
+            local_domain=LOCAL,
+            peers=allowlist,
+            queue=store.outbound,
+            queue_key=queue_keys.encryption_public,
+        )
+        if relay
+        else None
+    )
     clock = ManualClock(datetime(2026, 11, 22, 9, 0, tzinfo=UTC))
     accounts = AccountService(
         store=store,
@@ -142,7 +158,7 @@ async def make_world(
         limits=Limits(
             max_message_size=limits.max_message_size, max_recipients=limits.max_recipients
         ),
-        **delivery_options,
+        relaying=relaying,
     )
     app_passwords: dict[Address, str] = {}
     for address, kind in (
@@ -167,8 +183,6 @@ async def make_world(
         ),
         [],
     )
-    allowlist_path = tmp_path / "allowlist.xml"
-    allowlist_path.write_bytes(allowlist_xml(PEER_DOMAIN, IDN_PEER))
     trust = PeerTrust(
         cert=certs.server.chain,
         key=certs.server.key,
@@ -180,7 +194,7 @@ async def make_world(
         delivery=delivery,
         accounts=accounts,
         support=GatewaySupport(store, clock),
-        allowlist=AllowListSource(allowlist_path, always=[LOCAL]),
+        allowlist=allowlist,
         trust=trust,
         clock=clock,
         local_domain=LOCAL,
@@ -189,7 +203,16 @@ async def make_world(
     )
     listening = await fronts.start(SmtpPorts(host="127.0.0.1", mx=0, submission=0, submissions=0))
     return SmtpWorld(
-        store, accounts, delivery, fronts, listening, certs, allowlist_path, app_passwords, limits
+        store,
+        accounts,
+        delivery,
+        fronts,
+        listening,
+        certs,
+        allowlist_path,
+        app_passwords,
+        limits,
+        queue_keys,
     )
 
 

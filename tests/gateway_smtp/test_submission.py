@@ -219,3 +219,75 @@ async def test_an_mdn_request_is_carried_through(world: SmtpWorld) -> None:
     opened = await world.opened(PATIENT, record.uid)
     assert f"Disposition-Notification-To: <{DOCTOR}>".encode() in opened.raw
     assert await world.inbox(DOCTOR) == []  # a patient is not an integrating system
+
+
+@pytest.fixture
+async def relaying_world(tmp_path, certs):
+    from tests.gateway_smtp.conftest import TEST_LIMITS, make_world  # noqa: PLC0415
+
+    made = await make_world(tmp_path, certs, TEST_LIMITS, relay=True)
+    try:
+        yield made
+    finally:
+        await made.fronts.stop(grace=1)
+
+
+async def test_a_local_patient_and_a_remote_peer_get_one_submission_typed_as_sent(
+    relaying_world: SmtpWorld,
+) -> None:
+    world = relaying_world
+    remote = "bob@ch.peer.test"
+    message = (
+        f"From: {DOCTOR}\r\nTo: {PATIENT}, {remote}\r\nSubject: Consultation\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: text/calendar; method=REQUEST; charset="utf-8"\r\n\r\n'
+        f"{CALENDAR}"
+    ).encode()
+
+    def attempt():
+        client = submission_session(world)
+        try:
+            client.login(str(DOCTOR), world.app_passwords[DOCTOR])
+            assert "dsn" in client.esmtp_features
+            return client.sendmail(
+                str(DOCTOR),
+                [str(PATIENT), remote],
+                message,
+                mail_options=["RET=HDRS", "ENVID=rdv+2B7"],
+                rcpt_options=["NOTIFY=SUCCESS,FAILURE"],
+            )
+        finally:
+            client.close()
+
+    assert await in_thread(attempt) == {}
+    [record] = await world.inbox(PATIENT)
+    assert record.kind is MessageKind.APPOINTMENT
+    [queued] = await world.store.outbound.list_queued()
+    [recipient] = queued.message.recipients
+    assert str(recipient.address) == remote
+    assert recipient.notify == frozenset({"SUCCESS", "FAILURE"})
+    assert queued.message.envid == "rdv+7"
+    assert queued.message.ret is not None and queued.message.ret.value == "HDRS"
+    from messaging.outbound import open_queued  # noqa: PLC0415
+
+    plaintext = open_queued(queued.message, world.queue_keys)
+    assert b"text/calendar" in plaintext and b"X-MSS-NIL: Pli/0.1" in plaintext
+
+
+async def test_bad_dsn_parameters_are_refused(relaying_world: SmtpWorld) -> None:
+    world = relaying_world
+
+    def attempt():
+        client = submission_session(world)
+        try:
+            client.login(str(DOCTOR), world.app_passwords[DOCTOR])
+            ret = client.docmd(f"MAIL FROM:<{DOCTOR}> RET=ALL")
+            client.docmd(f"MAIL FROM:<{DOCTOR}>")
+            notify = client.docmd(f"RCPT TO:<{PATIENT}> NOTIFY=NEVER,SUCCESS")
+            return ret, notify
+        finally:
+            client.close()
+
+    ret, notify = await in_thread(attempt)
+    assert ret == (501, b"5.5.4 RET must be FULL or HDRS")
+    assert notify[0] == 501
