@@ -225,6 +225,10 @@ class MxHandler:
                 message=message,
                 now=now,
             )
+        if not submitted.envelope_id:
+            # Every recipient already had this Message-ID from a peer that sent it twice
+            # (killed between our 250 and its bookkeeping): accepted, stored once.
+            return "250 2.0.0 OK already delivered"
         return f"250 2.0.0 OK queued as {submitted.envelope_id}"
 
 

@@ -123,9 +123,16 @@ def certs(tmp_path: Path) -> Certificates:
 
 
 async def make_world(
-    tmp_path: Path, certs: Certificates, limits: SmtpLimits, *, relay: bool = False
+    tmp_path: Path,
+    certs: Certificates,
+    limits: SmtpLimits,
+    *,
+    relay: bool = False,
+    store: Any = None,  # noqa: ANN401 - a MailboxStore with .blobs and .outbound
 ) -> SmtpWorld:
-    store = InMemoryMailboxStore()
+    store = store if store is not None else InMemoryMailboxStore()
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    blobs = store.blobs if hasattr(store, "blobs") else InMemoryBlobStore()
     allowlist_path = tmp_path / "allowlist.xml"
     allowlist_path.write_bytes(allowlist_xml(PEER_DOMAIN, IDN_PEER))
     allowlist = AllowListSource(allowlist_path, always=[LOCAL])
@@ -150,7 +157,7 @@ async def make_world(
     )
     delivery = DeliveryService(
         store=store,
-        blobs=InMemoryBlobStore(),
+        blobs=blobs,
         keys=LocalKeyDirectory(store),
         notifier=InProcessNotifier(),
         clock=clock,
@@ -168,21 +175,23 @@ async def make_world(
         (LAB_APP, MailboxKind.APP),
     ):
         label = "Dr_Sophie_MARTIN_Cabinet" if address == DOCTOR else address.local
-        await accounts.create(address, kind, label, f"passphrase of {address.local}")
+        if await store.get_account(address) is None:  # a reopened store keeps its accounts
+            await accounts.create(address, kind, label, f"passphrase of {address.local}")
         unlocked = await accounts.unlock(address, f"passphrase of {address.local}")
         app_passwords[address] = (await accounts.create_app_password(unlocked, "test")).password
-    await store.create_account(
-        AccountRecord(
-            address=CLOSED,
-            kind=MailboxKind.PER,
-            display_name="closed",
-            encryption_key=b"\x01" * 32,
-            signing_key=b"\x02" * 32,
-            created_at=clock.now(),
-            closed_at=clock.now(),
-        ),
-        [],
-    )
+    if await store.get_account(CLOSED) is None:
+        await store.create_account(
+            AccountRecord(
+                address=CLOSED,
+                kind=MailboxKind.PER,
+                display_name="closed",
+                encryption_key=b"\x01" * 32,
+                signing_key=b"\x02" * 32,
+                created_at=clock.now(),
+                closed_at=clock.now(),
+            ),
+            [],
+        )
     trust = PeerTrust(
         cert=certs.server.chain,
         key=certs.server.key,
