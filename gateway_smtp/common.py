@@ -158,6 +158,15 @@ async def refuse(
     return str(reply)
 
 
+async def handle_exception(error: Exception) -> str:
+    """aiosmtpd's last resort: a temporary failure, never the exception's text."""
+    log.error(
+        "unexpected error in an SMTP session",
+        exc_info=(type(error), error, error.__traceback__),
+    )
+    return str(R.LOCAL_ERROR)
+
+
 def error_reply(error: Exception) -> Reply:
     if isinstance(error, PliError):
         return reply_for_error(error)

@@ -64,7 +64,13 @@ class AuthFailures:
         self.total = 0
         self.by_peer: Counter[str] = Counter()
 
+    _MAX_PEERS = 10_000
+
     def record(self, host: str) -> int:
         self.total += 1
+        if host not in self.by_peer and len(self.by_peer) >= self._MAX_PEERS:
+            # Bounded memory under a spray from many addresses: forget the quietest half.
+            for quiet, _count in self.by_peer.most_common()[self._MAX_PEERS // 2 :]:
+                del self.by_peer[quiet]
         self.by_peer[host] += 1
         return self.by_peer[host]

@@ -28,6 +28,7 @@ from gateway_smtp.common import (
     advertise,
     answer_integration_mdn,
     error_reply,
+    handle_exception,
     parse_path,
     prepend_headers,
     received_field,
@@ -72,6 +73,9 @@ class MxHandler:
         self._local_domain = local_domain
         self._hostname = hostname
         self._answer_mdn = answer_mdn
+
+    async def handle_exception(self, error: Exception) -> str:
+        return await handle_exception(error)
 
     async def handle_EHLO(
         self,

@@ -32,6 +32,7 @@ from gateway_smtp.common import (
     answer_integration_mdn,
     error_reply,
     formatted_from,
+    handle_exception,
     header_values,
     parse_path,
     prepend_headers,
@@ -81,6 +82,9 @@ class SubmissionHandler:
         self._local_domain = local_domain
         self.failures = failures or AuthFailures()
         self._answer_mdn = answer_mdn
+
+    async def handle_exception(self, error: Exception) -> str:
+        return await handle_exception(error)
 
     async def handle_EHLO(
         self,

@@ -339,3 +339,21 @@ async def test_bad_input_on_submission_changes_nothing(world: SmtpWorld) -> None
         b"5.5.2 Bare CR or LF in message data (RFC 5321 \xc2\xa72.3.8)",
     )
     assert await world.everything() == []
+
+
+async def test_an_unexpected_error_is_a_temporary_failure_without_its_text() -> None:
+    from gateway_smtp.common import handle_exception  # noqa: PLC0415
+
+    reply = await handle_exception(RuntimeError("/srv/pli/secret detail"))
+    assert reply == "451 4.3.0 Local error in processing"
+
+
+def test_auth_failures_are_counted_in_bounded_memory() -> None:
+    from gateway_smtp.limits import AuthFailures  # noqa: PLC0415
+
+    failures = AuthFailures()
+    for i in range(25_000):
+        failures.record(f"10.0.{i // 256}.{i % 256}")
+    assert failures.record("10.0.0.0") >= 1
+    assert failures.total == 25_001
+    assert len(failures.by_peer) <= 10_000
