@@ -90,6 +90,8 @@ class PostfixPeer:
     port: int = field(default_factory=free_port)
     inject_port: int = field(default_factory=free_port)
     routes: dict[str, tuple[str, int]] = field(default_factory=dict)
+    extra_main: dict[str, str] = field(default_factory=dict)
+    """``main.cf`` parameters added or overridden (the benchmark's LMTP transport)."""
     running: bool = False
 
     @property
@@ -184,6 +186,7 @@ class PostfixPeer:
             "maximal_backoff_time": "2s",
             "smtp_connect_timeout": "5s",
         }
+        main.update(self.extra_main)
         (etc / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in main.items()))
         (etc / "master.cf").write_text(
             _MASTER_CF.format(
@@ -267,7 +270,11 @@ class PostfixPeer:
 
 
 def start_postfix(
-    ca: TestCA, *, domain: str = "ch-peer.test", mailboxes: tuple[str, ...] = ("bob",)
+    ca: TestCA,
+    *,
+    domain: str = "ch-peer.test",
+    mailboxes: tuple[str, ...] = ("bob",),
+    extra_main: dict[str, str] | None = None,
 ) -> PostfixPeer:
     """Issue the peer's certificate and start it; the caller calls :meth:`close`.
 
@@ -294,7 +301,12 @@ def start_postfix(
         path.chmod(0o644)
     cert.key.chmod(0o600)
     peer = PostfixPeer(
-        directory=directory, domain=domain, mailboxes=mailboxes, ca_file=ca_copy, cert=cert
+        directory=directory,
+        domain=domain,
+        mailboxes=mailboxes,
+        ca_file=ca_copy,
+        cert=cert,
+        extra_main=dict(extra_main or {}),
     )
     try:
         peer.start()
