@@ -48,8 +48,9 @@ from messaging.errors import PliError, RuleViolation, Unavailable
 from messaging.gateways import GatewaySupport
 from messaging.mime import NIL_HEADER, PRODUCT_REFERENCE, new_message_id
 from messaging.outbound import DsnRequest, is_local_domain
+from messaging.patient_rules import Correspondent, PatientFacts, check_patient_message
 from messaging.ports import Clock
-from messaging.types import Address, CredentialKind
+from messaging.types import AccountRecord, Address, CredentialKind, MailboxKind
 
 __all__ = ["SubmissionHandler"]
 
@@ -216,7 +217,7 @@ class SubmissionHandler:
     async def handle_RCPT(
         self,
         server: PliSMTP,
-        session: PliSession,  # noqa: ARG002 - aiosmtpd's hook signature
+        session: PliSession,
         envelope: PliEnvelope,
         address: str,
         rcpt_options: list[str],
@@ -231,7 +232,10 @@ class SubmissionHandler:
             return str(R.DUPLICATE_RECIPIENT)
         try:
             if is_local_domain(parsed.domain, self._local_domain):
-                await self._support.check_recipient(parsed)
+                account = await self._support.check_recipient(parsed)
+                refused = _patient_rule(self._unlocked(session).account, account, self._clock)
+                if refused is not None:
+                    return await self._refuse(server, refused, subject=str(parsed), stage="rcpt")
             elif not await self._delivery.route(parsed):
                 # Not ours, and the service has no relay to take it: refused, never lost.
                 return await self._refuse(server, R.RELAY_DENIED, subject=str(parsed), stage="rcpt")
@@ -310,6 +314,26 @@ class SubmissionHandler:
                 now=self._clock.now(),
             )
         return f"250 2.0.0 OK queued as {submitted.envelope_id}"
+
+
+def _patient_rule(sender: AccountRecord, recipient: AccountRecord, clock: Clock) -> Reply | None:
+    """The patient rule that needs nothing but the two accounts: no patient-to-patient mail.
+
+    The rules that need the thread (a patient only replies) or the patient's blocks are the
+    delivery service's, at DATA, where the message and its thread are known.
+    """
+    if sender.kind is not MailboxKind.PAT:
+        return None
+    violations = check_patient_message(
+        PatientFacts(sender.address),
+        [Correspondent(recipient.address, recipient.kind)],
+        None,
+        clock.now(),
+    )
+    for violation in violations:
+        if violation.code == "patient-to-patient":
+            return Reply(550, "5.7.1", "A patient cannot write to a patient", violation.code)
+    return None
 
 
 def _complete(data: bytes, label: str, address: Address, clock: Clock) -> bytes:

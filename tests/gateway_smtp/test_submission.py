@@ -291,3 +291,25 @@ async def test_bad_dsn_parameters_are_refused(relaying_world: SmtpWorld) -> None
     ret, notify = await in_thread(attempt)
     assert ret == (501, b"5.5.4 RET must be FULL or HDRS")
     assert notify[0] == 501
+
+
+async def test_a_patient_cannot_write_to_a_patient(world: SmtpWorld) -> None:
+    other = PATIENT.__class__.parse("269054958815780@patient.pli.test")
+    from messaging import MailboxKind  # noqa: PLC0415
+
+    await world.accounts.create(other, MailboxKind.PAT, "other", "passphrase of other")
+
+    def attempt():
+        client = submission_session(world)
+        try:
+            client.login(str(PATIENT), world.app_passwords[PATIENT])
+            client.docmd(f"MAIL FROM:<{PATIENT}>")
+            return client.docmd(f"RCPT TO:<{other}>"), client.docmd(f"RCPT TO:<{DOCTOR}>")
+        finally:
+            client.close()
+
+    to_patient, to_doctor = await in_thread(attempt)
+    assert to_patient == (550, b"5.7.1 A patient cannot write to a patient")
+    assert to_doctor == (250, b"2.1.5 Recipient OK")
+    trace = await world.store.list_trace(str(other))
+    assert trace[0].details["reason"] == "patient-to-patient"
