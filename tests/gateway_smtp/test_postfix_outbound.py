@@ -198,3 +198,33 @@ async def test_a_peer_whose_certificate_is_from_another_ca_gets_nothing(
             assert stranger.messages("bob") == []
     finally:
         stranger.close()
+
+
+def max_concurrent_sessions(log: str) -> int:
+    """The most smtpd sessions open at once, from Postfix's connect/disconnect lines."""
+    current = peak = 0
+    for line in log.splitlines():
+        if "postfix/smtpd[" not in line:
+            continue
+        if ": connect from " in line:
+            current += 1
+            peak = max(peak, current)
+        elif ": disconnect from " in line:
+            current -= 1
+    return peak
+
+
+async def test_at_most_the_configured_connections_go_to_one_domain(
+    database_url: str, tmp_path: Path, ca: TestCA, postfix: PostfixPeer
+) -> None:
+    routes = {PEER: f"127.0.0.1:{postfix.port}"}
+    async with relay_world(database_url, tmp_path, ca, routes, concurrency_per_domain=2) as world:
+        alice, alice_keys = await world.person("alice")
+        bob = Address.parse(postfix.address("bob"))
+        for index in range(10):
+            raw = note(alice, [str(bob)], f"n{index}", f"<c{index}@pli.test>")
+            await world.delivery.send(alice, alice_keys, [bob], raw + b"x" * 200_000 + b"\r\n")
+        assert await world.worker.run_once() == 10
+        postfix.wait_for("bob", 10)
+        assert await world.store.outbound.list_queued() == []
+        assert 1 <= max_concurrent_sessions(postfix.log()) <= 2
