@@ -154,6 +154,15 @@ class MxHandler:
         envelope.rcpt_options.extend(rcpt_options)
         return str(R.RECIPIENT_OK)
 
+    async def tls_refused(self, server: PliSMTP, reason: str) -> None:
+        """Trace a peer whose certificate the TLS handshake refused (no SMTP reply exists)."""
+        await self._support.trace(
+            server.peer_host,
+            f"smtp-{self.front}-refuse",
+            server.peer_host,
+            {"stage": "tls", "reason": reason[:200], "session": server.session_id},
+        )
+
     async def data_refused(
         self, server: PliSMTP, session: PliSession, envelope: PliEnvelope, refusal: str
     ) -> None:

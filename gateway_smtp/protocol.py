@@ -28,7 +28,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, Envelope, Session, TLSSetupException
 
 from gateway_smtp.dsn_params import (
     DsnParamError,
@@ -189,6 +189,24 @@ class PliSMTP(SMTP):
         if self.transport is None:
             return None
         return self.transport.get_extra_info("ssl_object")
+
+    async def handle_exception(self, error: Exception) -> str:
+        if isinstance(error, TLSSetupException):
+            # A peer whose certificate OpenSSL refused (unknown authority, expired, revoked):
+            # aiosmtpd closes the session; the refusal is logged and traced here.
+            cause = error.__cause__
+            reason = str(
+                getattr(cause, "verify_message", None)
+                or getattr(cause, "reason", None)
+                or type(cause).__name__
+            )
+            log.warning("TLS handshake refused", extra={"peer": self.peer_host, "reason": reason})
+            hook = getattr(self.event_handler, "tls_refused", None)
+            if hook is not None:
+                await hook(self, reason)
+            return str(R.TLS_FAILED)
+        status: str = await super().handle_exception(error)
+        return status
 
     # -- replies ----------------------------------------------------------------------------
 

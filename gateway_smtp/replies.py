@@ -141,6 +141,7 @@ class R:
     TOO_MANY_CONNECTIONS = Reply(
         421, "4.7.0", "Too many connections from your address", "too-many-connections"
     )
+    TLS_FAILED = Reply(454, "4.7.0", "TLS not available due to temporary reason", "tls-handshake")
     LOCAL_ERROR = Reply(451, "4.3.0", "Local error in processing", "internal")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import smtplib
 import ssl
 import warnings
@@ -116,6 +117,20 @@ async def test_a_certificate_from_another_ca_expired_or_revoked_ends_the_session
     if isinstance(raised.value, ssl.SSLError):
         assert expected in str(raised.value).upper()
     assert await world.everything() == []
+    # The refusal is in the trace, with OpenSSL's reason.
+    trace = []
+    for _ in range(200):  # bounded: the server side may finish after the client gave up
+        trace = await world.store.list_trace()
+        if trace:
+            break
+        await asyncio.sleep(0.01)
+    [entry] = trace
+    assert entry.details["stage"] == "tls"
+    assert {
+        "foreign": "self-signed certificate in certificate chain",  # another CA's chain
+        "expired": "certificate has expired",
+        "revoked": "certificate revoked",
+    }[which] in entry.details["reason"]
 
 
 async def test_tls_below_1_2_is_not_offered(world: SmtpWorld) -> None:
