@@ -357,3 +357,26 @@ def test_auth_failures_are_counted_in_bounded_memory() -> None:
     assert failures.record("10.0.0.0") >= 1
     assert failures.total == 25_001
     assert len(failures.by_peer) <= 10_000
+
+
+async def test_framing_edge_cases_of_the_data_reader(world: SmtpWorld) -> None:
+    # Empty data, and data that is one empty line: both end at the first CRLF.CRLF.
+    for payload in (b".\r\n", b"\r\n.\r\n"):
+        data, noop = await in_thread(transaction, world, payload)
+        assert data == (554, b"5.6.0 Message has no single From: header")
+        assert noop == (250, b"2.0.0 OK")
+    assert await world.everything() == []
+    # Transparency: a leading dot is removed from each line, once; lines of 998 octets pass.
+    longest = "y" * 998
+    body = f"..first\r\n...second\r\n.\r\n{longest}\r\n.{longest[1:]}\r\nend\r\n"
+    payload = note(PEER_SENDER, DOCTOR, body="").replace(b"Subject: Avis", b"Subject: dots")
+    payload = payload.replace(
+        b"\r\n\r\n", b"\r\n\r\n" + body.replace("\r\n.\r\n", "\r\n..\r\n").encode(), 1
+    )
+    data, _ = await in_thread(transaction, world, payload + b".\r\n")
+    assert data[0] == 250
+    [record] = await world.inbox(DOCTOR)
+    raw = (await world.opened(DOCTOR, record.uid)).raw
+    assert (
+        f"\r\n\r\n.first\r\n..second\r\n.\r\n{longest}\r\n{longest[1:]}\r\nend\r\n".encode() in raw
+    )
