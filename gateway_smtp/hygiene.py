@@ -3,7 +3,8 @@
 - RFC 5321 §2.3.8 and §4.1.1.4: lines end with CRLF; a bare CR or LF anywhere in the data
   is refused. That closes SMTP smuggling (SEC Consult, 2023): a peer that ends DATA at
   ``\\n.\\n``, ``\\r.\\n``, ``\\n.\\r\\n``… can no longer disagree with us about where a
-  message ends, because such a message is refused whole (:func:`bare_newline`).
+  message ends, because such a message is refused whole (the DATA reader,
+  :meth:`gateway_smtp.protocol.PliSMTP._problem`).
 - RFC 5322 §2.2 and §3.6: header fields are ``name: value`` with a printable-ASCII name,
   continuation lines start with white space, exactly one ``From:``.
 - RFC 6532 / RFC 6531 §3.2: UTF-8 in headers only in an SMTPUTF8 transaction, and then it
@@ -26,7 +27,7 @@ from email.policy import compat32
 
 from gateway_smtp.replies import R, Reply
 
-__all__ = ["bare_newline", "check_message", "header_section", "MAX_PARTS", "MAX_DEPTH"]
+__all__ = ["check_message", "header_section", "MAX_PARTS", "MAX_DEPTH"]
 
 MAX_PARTS = 1000
 MAX_DEPTH = 20
@@ -41,12 +42,6 @@ _FATAL_DEFECTS = (
     email.errors.MisplacedEnvelopeHeaderDefect,
 )
 _UTF8_CHARSETS = frozenset({"", "utf-8", "utf8", "us-ascii", "ascii"})
-
-
-def bare_newline(line: bytes) -> bool:
-    """Whether a DATA line (ending in CRLF) holds a CR or LF anywhere else."""
-    body = line[:-2] if line.endswith(b"\r\n") else line
-    return b"\r" in body or b"\n" in body
 
 
 def header_section(data: bytes) -> tuple[bytes, bytes]:
