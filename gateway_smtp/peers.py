@@ -106,6 +106,12 @@ class PeerTrust:
         if self._crl is None or self._kept_crl is None:
             return True
         try:
+            unchanged = self._kept_crl.read_bytes() == self._crl.read_bytes()
+        except OSError:
+            unchanged = False  # a missing or unreadable file is reported below
+        if unchanged:
+            return True  # nothing to rebuild
+        try:
             data = self._crl.read_bytes()
             crl = _load_crl(data)
             anchor = x509.load_pem_x509_certificate(self._anchor.read_bytes())

@@ -5,12 +5,13 @@ RFC 5321 (SMTP), RFC 6409 and RFC 8314 (submission on 587 and 465), RFC 3207 (ST
 :class:`SmtpFronts` owns the listening sockets and every session: ``stop`` closes the
 listeners first, lets transactions in progress finish (bounded by ``grace`` seconds) so a
 message being committed is answered, then closes the remaining sessions. The allow-list
-refresh runs as long as the fronts do.
+refresh and the CRL's run as long as the fronts do.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 import weakref
@@ -65,8 +66,11 @@ class SmtpFronts:
         local_domain: str,
         hostname: str,
         limits: SmtpLimits | None = None,
+        crl_refresh_seconds: float = 3600.0,
     ) -> None:
         self._limits = limits or SmtpLimits()
+        self._crl_refresh_seconds = crl_refresh_seconds
+        self._crl_task: asyncio.Task[None] | None = None
         self._trust = trust
         self._allowlist = allowlist
         self._hostname = hostname
@@ -128,9 +132,16 @@ class SmtpFronts:
         self._sessions.add(session)
         return session
 
+    async def _refresh_crl(self) -> None:
+        while True:
+            await asyncio.sleep(self._crl_refresh_seconds)
+            # New sessions take the new context; a bad CRL leaves the last valid one.
+            await asyncio.to_thread(self._trust.refresh_crl)
+
     async def start(self, ports: SmtpPorts) -> Listening:
         self._allowlist.start()
         loop = asyncio.get_running_loop()
+        self._crl_task = loop.create_task(self._refresh_crl())
         listening = Listening()
         plan: list[tuple[str, int | None, ssl.SSLContext | None]] = [
             ("mx", ports.mx, None),
@@ -171,6 +182,11 @@ class SmtpFronts:
             if session.transport is not None:
                 session.transport.close()
         self._sessions.clear()
+        if self._crl_task is not None:
+            self._crl_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._crl_task
+            self._crl_task = None
         await self._allowlist.stop()
 
 

@@ -108,6 +108,7 @@ class Settings(BaseSettings):
     smtp_max_auth_failures: int = 3
     smtp_auth_failure_delay_seconds: float = 1.0
     smtp_timeout_seconds: float = 300.0
+    smtp_crl_refresh_seconds: float = 3600.0
 
     @classmethod
     def settings_customise_sources(

@@ -76,4 +76,5 @@ def smtp_fronts(
             auth_failure_delay=settings.smtp_auth_failure_delay_seconds,
             timeout=settings.smtp_timeout_seconds,
         ),
+        crl_refresh_seconds=settings.smtp_crl_refresh_seconds,
     )

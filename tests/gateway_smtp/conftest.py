@@ -128,6 +128,7 @@ async def make_world(
     limits: SmtpLimits,
     *,
     relay: bool = False,
+    crl_refresh_seconds: float = 3600.0,
     store: Any = None,  # noqa: ANN401 - a MailboxStore with .blobs and .outbound
 ) -> SmtpWorld:
     store = store if store is not None else InMemoryMailboxStore()
@@ -209,6 +210,7 @@ async def make_world(
         local_domain=LOCAL,
         hostname="mx.pli.test",
         limits=limits,
+        crl_refresh_seconds=crl_refresh_seconds,
     )
     listening = await fronts.start(SmtpPorts(host="127.0.0.1", mx=0, submission=0, submissions=0))
     return SmtpWorld(

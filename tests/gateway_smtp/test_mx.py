@@ -265,3 +265,35 @@ async def test_storage_unavailable_answers_451_and_stores_nothing(world: SmtpWor
     assert (code, text[:5]) == (451, b"4.3.0")
     world.store._closed = False  # reopen to look inside
     assert await world.everything() == []
+
+
+async def test_a_certificate_revoked_while_serving_is_refused_after_the_crl_refresh(
+    tmp_path, certs
+) -> None:
+    from gateway_smtp.limits import SmtpLimits  # noqa: PLC0415
+    from tests.gateway_smtp.conftest import make_world  # noqa: PLC0415
+
+    world = await make_world(
+        tmp_path, certs, SmtpLimits(auth_failure_delay=0), crl_refresh_seconds=0.01
+    )
+    try:
+        peer = certs.ca.issue("mx.late.peer.test", server=False, file_stem="late")
+
+        def mail():
+            client = mx_session(world, peer)
+            try:
+                return client.docmd(f"MAIL FROM:<{PEER_SENDER}>")
+            finally:
+                client.close()
+
+        assert (await in_thread(mail))[0] == 250
+        certs.ca.revoke(peer)
+        kept = tmp_path / "kept.crl.pem"
+        for _ in range(500):  # bounded: the refresh runs every 10 ms
+            if kept.read_bytes() == certs.ca.crl_path.read_bytes():
+                break
+            await asyncio.sleep(0.01)
+        with pytest.raises((ssl.SSLError, smtplib.SMTPServerDisconnected, ConnectionError)):
+            await in_thread(mail)
+    finally:
+        await world.fronts.stop(grace=1)
