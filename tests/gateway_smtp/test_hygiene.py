@@ -380,3 +380,15 @@ async def test_framing_edge_cases_of_the_data_reader(world: SmtpWorld) -> None:
     assert (
         f"\r\n\r\n.first\r\n..second\r\n.\r\n{longest}\r\n{longest[1:]}\r\nend\r\n".encode() in raw
     )
+
+
+def test_header_edits_cannot_inject_fields() -> None:
+    from gateway_smtp.common import formatted_from, prepend_headers, replace_header  # noqa: PLC0415
+
+    label = formatted_from("Dr_X\r\nBcc: evil@x.test", Address.parse("a@b.test"))
+    folded = b"From: someone\r\n <a@b.test>\r\nSubject: s\r\n\r\nbody\r\n"
+    edited = replace_header(folded, "From", label)
+    assert edited == b'From: "Dr_X Bcc: evil@x.test" <a@b.test>\r\nSubject: s\r\n\r\nbody\r\n'
+    assert prepend_headers(b"X: y\r\n\r\n", [("Received", "a\r\nBcc: b")]).startswith(
+        b"Received: a Bcc: b\r\nX: y"
+    )
