@@ -151,10 +151,12 @@ class RelayWorker:
         outcomes = await asyncio.gather(
             *(self._to_domain(domain, rs, queued, plaintext) for domain, rs in by_domain.items())
         )
-        for outcome in outcomes:
-            replies.update(outcome)
-        results = [self._result(queued, r, *replies[r.address]) for r in due]
-        await self._queue.record(message.queue_id, results)
+        results: list[AttemptResult] = []
+        for answers, recorded in outcomes:
+            replies.update(answers)
+            results += recorded
+        order = {r.address: i for i, r in enumerate(due)}
+        results.sort(key=lambda result: order[result.address])
         for result in results:
             await self._trace(
                 TraceEntry(
@@ -199,45 +201,63 @@ class RelayWorker:
         recipients: list[QueuedRecipient],
         queued: QueuedMessage,
         plaintext: bytes,
-    ) -> dict[Address, tuple[Reply, str, bool]]:
+    ) -> tuple[dict[Address, tuple[Reply, str, bool]], list[AttemptResult]]:
+        """Try ``recipients`` of one domain and record their outcome.
+
+        The outcome is recorded before the domain's connection slot is given back: at most
+        ``concurrency_per_domain`` messages per domain are ever handed over and not yet
+        recorded, which bounds what a crash can make us send twice.
+        """
         gate = self._domains.setdefault(
             domain, asyncio.Semaphore(self._policy.concurrency_per_domain)
         )
         async with gate:
-            try:
-                hops = await self._routes.hops(domain)
-            except RouteError as error:
-                reply = Reply.local(error.status, error.reason)
-                return {r.address: (reply, "", False) for r in recipients}
-            envelope = Envelope(
-                mail_from="" if queued.message.mail_from is None else str(queued.message.mail_from),
-                recipients=tuple(r.recipient for r in recipients),
-                envid=queued.message.envid,
-                ret=queued.message.ret,
+            answers = await self._attempt(domain, recipients, queued, plaintext)
+            results = [self._result(queued, r, *answers[r.address]) for r in recipients]
+            await self._queue.record(queued.message.queue_id, results)
+            return answers, results
+
+    async def _attempt(
+        self,
+        domain: str,
+        recipients: list[QueuedRecipient],
+        queued: QueuedMessage,
+        plaintext: bytes,
+    ) -> dict[Address, tuple[Reply, str, bool]]:
+        try:
+            hops = await self._routes.hops(domain)
+        except RouteError as error:
+            reply = Reply.local(error.status, error.reason)
+            return {r.address: (reply, "", False) for r in recipients}
+        envelope = Envelope(
+            mail_from="" if queued.message.mail_from is None else str(queued.message.mail_from),
+            recipients=tuple(r.recipient for r in recipients),
+            envid=queued.message.envid,
+            ret=queued.message.ret,
+        )
+        answers: dict[Address, tuple[Reply, str, bool]] = {}
+        for hop in hops:
+            pending = tuple(
+                r.recipient
+                for r in recipients
+                if r.address not in answers or not _final(answers[r.address][0])
             )
-            answers: dict[Address, tuple[Reply, str, bool]] = {}
-            for hop in hops:
-                pending = tuple(
-                    r.recipient
-                    for r in recipients
-                    if r.address not in answers or not _final(answers[r.address][0])
-                )
-                if not pending:
-                    break
-                replies, dsn = await asyncio.to_thread(
-                    send_once,
-                    hop,
-                    Envelope(envelope.mail_from, pending, envelope.envid, envelope.ret),
-                    plaintext,
-                    context=self._tls,
-                    helo=self._policy.helo,
-                    timeout=self._policy.timeout_seconds,
-                )
-                for recipient in pending:
-                    answers[recipient.address] = (replies[str(recipient.address)], hop.host, dsn)
-                if all(_final(reply) for reply, _, _ in answers.values()):
-                    break
-            return answers
+            if not pending:
+                break
+            replies, dsn = await asyncio.to_thread(
+                send_once,
+                hop,
+                Envelope(envelope.mail_from, pending, envelope.envid, envelope.ret),
+                plaintext,
+                context=self._tls,
+                helo=self._policy.helo,
+                timeout=self._policy.timeout_seconds,
+            )
+            for recipient in pending:
+                answers[recipient.address] = (replies[str(recipient.address)], hop.host, dsn)
+            if all(_final(reply) for reply, _, _ in answers.values()):
+                break
+        return answers
 
     def _result(
         self, queued: QueuedMessage, recipient: QueuedRecipient, reply: Reply, mta: str, _dsn: bool

@@ -63,6 +63,9 @@ class InMemoryOutboundQueue:
                 r.state is RecipientState.QUEUED and r.next_attempt <= now
                 for r in queued.recipients
             ]
+            if not queued.pending:  # finished, not yet removed: to be finished again
+                claimed.append(queued)
+                continue
             if not any(due):
                 continue
             claimed.append(queued)

@@ -199,7 +199,9 @@ class SqlOutboundQueue:
         by_id: dict[str, list[Row[Any]]] = {}
         for row in recipients:
             by_id.setdefault(row.queue_id, []).append(row)
-        return [_queued(m, by_id.get(m.queue_id, [])) for m in messages]
+        # Read committed (PostgreSQL): a message removed between the two reads has lost its
+        # recipients already; it is gone, not a message without recipients.
+        return [_queued(m, by_id[m.queue_id]) for m in messages if m.queue_id in by_id]
 
     async def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[QueuedMessage]:
         due = (
@@ -213,9 +215,25 @@ class SqlOutboundQueue:
         )
         if self._postgres:
             due = due.with_for_update(skip_locked=True)
+        # Messages whose recipients are all final but which are still here: their report or
+        # their removal was cut short (the database went away); they are finished first.
+        pending = (
+            select(OutboundRecipientRow.queue_id)
+            .where(
+                OutboundRecipientRow.queue_id == OutboundMessageRow.queue_id,
+                OutboundRecipientRow.state == RecipientState.QUEUED.value,
+            )
+            .exists()
+        )
+        finished = (
+            select(OutboundMessageRow.queue_id)
+            .where(~pending)
+            .order_by(OutboundMessageRow.created_at)
+            .limit(max(limit, 0))
+        )
         async with self._writing() as connection:
+            queue_ids: list[str] = list((await connection.execute(finished)).scalars())
             rows = (await connection.execute(due)).all()
-            queue_ids: list[str] = []
             for queue_id, _position in rows:
                 if queue_id not in queue_ids and len(queue_ids) < limit:
                     queue_ids.append(queue_id)

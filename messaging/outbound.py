@@ -196,7 +196,9 @@ class OutboundQueue(Protocol):
         ...
 
     async def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[QueuedMessage]:
-        """Messages with a recipient due at ``now``, oldest first.
+        """Messages with a recipient due at ``now``, oldest first, and messages whose
+        recipients are all final but which were not removed (their report or removal was
+        cut short), so that they are finished.
 
         Their due recipients are pushed to ``lease_until`` in the same transaction, so a
         relay that dies mid-attempt retries them after the lease, and two relays sharing a

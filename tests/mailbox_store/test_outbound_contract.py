@@ -170,3 +170,19 @@ async def test_message_ids_received_in_an_inbox_are_remembered(store: MailboxSto
     with pytest.raises(InvalidMessage):
         await store.deliver(again)
     assert len(await store.list_messages(bob, "INBOX")) == 1
+
+
+async def test_a_finished_message_not_yet_removed_is_claimed_again(store: MailboxStore) -> None:
+    queue = queue_of(store)
+    done, waiting = outbound(PEER_1), outbound(PEER_2, created=WHEN + timedelta(hours=1))
+    await queue.enqueue([done, waiting])
+    await queue.record(
+        done.queue_id,
+        [AttemptResult(PEER_1, RecipientState.DELIVERED, "2.0.0", "smtp; 250", WHEN)],
+    )
+    # The relay died before removing it: whatever the time, it is handed out to be finished.
+    claimed = await queue.claim(WHEN, WHEN + timedelta(minutes=5), limit=10)
+    assert [c.message.queue_id for c in claimed] == [done.queue_id]
+    assert claimed[0].pending == ()
+    await queue.remove(done.queue_id)
+    assert await queue.claim(WHEN, WHEN, limit=10) == []
