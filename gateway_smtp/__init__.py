@@ -1,4 +1,5 @@
-"""SMTP bridge of Pli (issue "SMTP bridge"): MX, submission and outbound relay, on aiosmtpd.
+"""SMTP bridge of Pli on aiosmtpd: the MX for peer operators (``mx``), submission for mail
+clients (``submission``, 587/465), and the outbound relay (``relay*``).
 
-Not built yet; ``pli serve`` starts no SMTP front until it is.
+``server.SmtpFronts`` starts and stops the listeners; ``docs/smtp.md`` is the user's guide.
 """

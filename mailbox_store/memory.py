@@ -31,6 +31,7 @@ from mailbox_store.invariants import (
     to_utc,
     uidvalidity_at,
 )
+from mailbox_store.outbound_memory import InMemoryOutboundQueue
 from mailbox_store.patient_memory import InMemoryPatientStore
 from messaging.errors import (
     AccountExists,
@@ -102,6 +103,10 @@ class InMemoryMailboxStore:
         self._sequence = itertools.count()
         self._closed = False
         self._patients = InMemoryPatientStore(self)
+        self.outbound = InMemoryOutboundQueue()
+        """The outbound queue whose messages :meth:`deliver` commits with a delivery."""
+        self._received_ids: set[tuple[str, str]] = set()
+        """(recipient, Message-ID) pairs already delivered, for :meth:`delivered_before`."""
 
     @property
     def patients(self) -> InMemoryPatientStore:
@@ -317,6 +322,14 @@ class InMemoryMailboxStore:
         commit_patient_side = self._patients.stage(
             [delivery.patient] if delivery.patient is not None else []
         )
+        self.outbound.check_new(delivery.outbound)
+        received = {
+            (address_key(p.account), delivery.message_id)
+            for p in delivery.placements
+            if delivery.message_id and p.folder is FolderRole.INBOX
+        }
+        if received & self._received_ids:
+            raise InvalidMessage(f"{delivery.message_id} was delivered already")
         # Everything checked: from here on, nothing can fail half-way.
         now = self._clock.now()
         self._envelopes[delivery.envelope_id] = replace(delivery, date=to_utc(delivery.date))
@@ -333,7 +346,15 @@ class InMemoryMailboxStore:
         for entry in delivery.trace:
             self._trace.append((next(self._sequence), _copy_entry(entry)))
         commit_patient_side()
+        self.outbound.add(delivery.outbound)
+        self._received_ids |= received
         return placed
+
+    async def delivered_before(
+        self, message_id: str, recipients: Sequence[Address]
+    ) -> set[Address]:
+        self._ensure_open()
+        return {r for r in recipients if (address_key(r), message_id) in self._received_ids}
 
     # -- trace --------------------------------------------------------------------------
 

@@ -66,6 +66,13 @@ from mailbox_store.invariants import (
     uidvalidity_at,
 )
 from mailbox_store.migrate import upgrade
+from mailbox_store.outbound_sql import (
+    SqlOutboundQueue,
+    delivered_before,
+    insert_outbound,
+    received_id_rows,
+)
+from mailbox_store.outbound_tables import ReceivedIdRow
 from mailbox_store.patient_sql import SqlPatientStore, write_effects
 from mailbox_store.tables import (
     AccountRow,
@@ -248,6 +255,8 @@ class SqlMailboxStore:
             self._commit_group, self._commit_one, max_group=group_commit_max
         )
         self._patients = SqlPatientStore(self._reading, self._writing)
+        self.outbound = SqlOutboundQueue(engine)
+        """The outbound queue, on this database; :meth:`deliver` writes into it too."""
 
     @classmethod
     async def open(
@@ -801,6 +810,10 @@ class SqlMailboxStore:
         effects = [d.patient for _, d, _ in accepted if d.patient is not None]
         if effects:  # threads, consent, history: committed with the messages
             await write_effects(connection, effects)
+        await insert_outbound(connection, [m for _, d, _ in accepted for m in d.outbound])
+        received = [row for _, d, _ in accepted for row in received_id_rows(d, now)]
+        if received:
+            await connection.execute(insert(ReceivedIdRow), received)
         return outcomes
 
     # -- trace --------------------------------------------------------------------------
@@ -819,6 +832,12 @@ class SqlMailboxStore:
                     "details": dict(entry.details),
                 },
             )
+
+    async def delivered_before(
+        self, message_id: str, recipients: Sequence[Address]
+    ) -> set[Address]:
+        async with self._reading() as connection:
+            return await delivered_before(connection, message_id, recipients)
 
     async def list_trace(self, subject: str | None = None, limit: int = 100) -> list[TraceEntry]:
         query = (

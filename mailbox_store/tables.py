@@ -259,3 +259,12 @@ class TraceRow(Base):
 # The patient-side tables live in their own module; importing it here registers them on
 # ``Base.metadata``, so the "migrations equal models" check sees them.
 from mailbox_store import patient_tables as patient_tables  # noqa: E402
+
+# The outbound queue's tables live in their own module; importing it registers them here.
+from mailbox_store.outbound_tables import (  # noqa: E402
+    OutboundMessageRow,
+    OutboundRecipientRow,
+    ReceivedIdRow,
+)
+
+__all__ += ["OutboundMessageRow", "OutboundRecipientRow", "ReceivedIdRow"]

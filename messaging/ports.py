@@ -145,6 +145,13 @@ class MailboxStore(Protocol):
 
     async def record_trace(self, entry: TraceEntry) -> None: ...
 
+    async def delivered_before(
+        self, message_id: str, recipients: Sequence[Address]
+    ) -> set[Address]:
+        """Those of ``recipients`` whose INBOX already received a delivery with this
+        ``message_id`` (receiving-side deduplication of what peers relay twice)."""
+        ...
+
     async def list_trace(self, subject: str | None = None, limit: int = 100) -> list[TraceEntry]:
         """Newest first."""
         ...

@@ -33,6 +33,14 @@ import crypto
 from messaging.account_cache import AccountCache
 from messaging.errors import InvalidMessage, NotFound, PliError, RuleViolation, UnknownMailbox
 from messaging.kinds import classify, declared_kind
+from messaging.outbound import DsnRequest, OutboundMessage, Relaying
+from messaging.outbound_split import (
+    message_id_of,
+    outbound_message,
+    queue_trace,
+    split_recipients,
+    with_remote_accounts,
+)
 from messaging.patient_delivery import MDN_SENT, PatientDeliveryRules, Submission
 from messaging.ports import BlobStore, Clock, KeyDirectory, MailboxStore, Notifier
 from messaging.rules import Violation, check_recipients, check_sender, check_size
@@ -71,6 +79,8 @@ class Submitted:
     thread_id: str
     kind: MessageKind
     placed: tuple[PlacedMessage, ...]
+    duplicates: tuple[Address, ...] = ()
+    """Recipients that had this Message-ID already (a peer's retransmission): skipped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +106,7 @@ class DeliveryService:
         operator_key: crypto.SigningKey,
         limits: Limits | None = None,
         patients: PatientDeliveryRules | None = None,
+        relaying: Relaying | None = None,
     ) -> None:
         self._patients = patients
         self._store = store
@@ -106,6 +117,7 @@ class DeliveryService:
         self._operator_key = operator_key
         self._limits = limits or Limits()
         self._accounts = AccountCache(store, ttl=self._limits.account_cache_seconds)
+        self._relaying = relaying
 
     @property
     def operator_public_key(self) -> crypto.SigningPublicKey:
@@ -123,6 +135,7 @@ class DeliveryService:
         size: int | None = None,
         thread_id: str | None = None,
         kind: MessageKind | None = None,
+        dsn: DsnRequest | None = None,
     ) -> Submitted:
         """Seal with the sender's own key (``e2e``), deliver, keep a Sent copy."""
         account = await self._accounts.get(sender)
@@ -141,6 +154,7 @@ class DeliveryService:
             provenance=Provenance.E2E,
             gateway=None,
             sent_copy=account,
+            dsn=dsn,
         )
 
     async def receive(
@@ -154,6 +168,7 @@ class DeliveryService:
         thread_id: str | None = None,
         kind: MessageKind | None = None,
         sent_copy_for: Address | None = None,
+        dsn: DsnRequest | None = None,
     ) -> Submitted:
         """Seal a message that arrived in clear under the operator key (``gateway``)."""
         sent_copy = None
@@ -171,6 +186,7 @@ class DeliveryService:
             provenance=Provenance.GATEWAY,
             gateway=gateway,
             sent_copy=sent_copy,
+            dsn=dsn,
         )
 
     async def _submit(
@@ -186,15 +202,32 @@ class DeliveryService:
         provenance: Provenance,
         gateway: crypto.GatewayInfo | None,
         sent_copy: AccountRecord | None,
+        dsn: DsnRequest | None = None,
     ) -> Submitted:
         source, size = _as_source(message, size)
         _raise_if(check_size(size, self._limits.max_message_size))
+        # Remote recipients (relaying configured) are queued, not placed: see outbound.py.
         found = await self._accounts.get_many(recipients)
+        known = [r for r, account in found.items() if account is not None]
+        local, remote = split_recipients(recipients, self._relaying, known)
+        found = with_remote_accounts(found, remote)
         _raise_if(check_recipients(recipients, found, self._limits.max_recipients))
         if kind is None:
             kind = _classify(source, size)
+        # A message in clear is deduplicated per recipient on its Message-ID: a peer (or our
+        # own relay) killed between the 250 and its bookkeeping sends it again.
+        message_id = message_id_of(source) if provenance is Provenance.GATEWAY else ""
+        seen = await self._store.delivered_before(message_id, local) if message_id else set()
+        if seen:
+            local = [r for r in local if r not in seen]
+            for r in seen:
+                await self._store.record_trace(
+                    TraceEntry(str(sender), "duplicate", str(r), self._clock.now(), {})
+                )
+            if not local and not remote and sent_copy is None:
+                return Submitted("", thread_id or "", kind, (), tuple(seen))
         targets: list[tuple[Address, FolderRole, frozenset[str]]] = [
-            (r, FolderRole.INBOX, frozenset()) for r in recipients
+            (r, FolderRole.INBOX, frozenset()) for r in local
         ]
         if sent_copy is not None:
             targets.append((sent_copy.address, FolderRole.SENT, _SEEN))
@@ -239,6 +272,27 @@ class DeliveryService:
             signer=signer.public,
             gateway=gateway,
         )
+        outbound: tuple[OutboundMessage, ...] = ()
+        if remote:
+            assert self._relaying is not None  # noqa: S101 - split_recipients needs it
+            outbound = (
+                await asyncio.to_thread(
+                    outbound_message,
+                    header,
+                    source,
+                    signer,
+                    self._relaying.queue_key,
+                    sender,
+                    remote,
+                    dsn,
+                    message_id or message_id_of(source),
+                    now,
+                ),
+            )
+            if not targets:
+                await self._relaying.queue.enqueue(outbound)
+                await self._store.record_trace(queue_trace(sender, outbound[0], now))
+                return Submitted(outbound[0].queue_id, header.thread_id, kind, ())
         blob, slots = await asyncio.to_thread(self._seal, header, source, signer, public_keys)
         placements = tuple(
             Placement(account=address, folder=role, slot=slot, flags=flags)
@@ -256,8 +310,8 @@ class DeliveryService:
                     "provenance": provenance.value,
                 },
             )
-            for r in recipients
-        )
+            for r in local
+        ) + tuple(queue_trace(sender, m, now) for m in outbound)
         placed = await self._store.deliver(
             Delivery(
                 envelope_id=header.envelope_id,
@@ -272,13 +326,15 @@ class DeliveryService:
                 placements=placements,
                 trace=trace,
                 patient=effects,
+                outbound=outbound,
+                message_id=message_id,
             )
         )
         for item in placed:
             self._notifier.publish(item.account, f"exists {item.folder} {item.uid}")
         if self._patients is not None and effects is not None:
             await self._patients.after_delivery(effects, kind)
-        return Submitted(header.envelope_id, header.thread_id, kind, tuple(placed))
+        return Submitted(header.envelope_id, header.thread_id, kind, tuple(placed), tuple(seen))
 
     def _seal(
         self,
@@ -355,6 +411,18 @@ class DeliveryService:
             known = await self._keys.signing_keys(Address.parse(header.sender))
             trusted = header.signer.raw in known
         return SignatureStatus.VALID if trusted else SignatureStatus.UNKNOWN_SIGNER
+
+    async def route(self, recipient: Address) -> bool:
+        """True for a remote recipient the relay may take, False for a local one.
+
+        Raises ``RuleViolation("relay-denied")`` for a domain that is neither ours nor a
+        peer's: the SMTP gateway answers it ``550 5.7.1`` at RCPT.
+        """
+        if self._relaying is None:
+            return False
+        known = [recipient] if await self._accounts.get(recipient) is not None else []
+        _local, remote = split_recipients([recipient], self._relaying, known)
+        return bool(remote)
 
     async def list_messages(self, address: Address, folder: str) -> list[MessageRecord]:
         try:

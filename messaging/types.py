@@ -19,6 +19,8 @@ from messaging.errors import InvalidAddress
 
 if TYPE_CHECKING:  # the patient port's values name Address: imported for annotations only
     from messaging.patient_ports import PatientEffects
+if TYPE_CHECKING:  # the outbound values use Address from here
+    from messaging.outbound import OutboundMessage
 
 __all__ = [
     "Address",
@@ -226,6 +228,11 @@ class Delivery:
     trace: tuple[TraceEntry, ...] = ()
     patient: PatientEffects | None = None
     """Patient-side changes committed with the messages (threads, consent, history)."""
+    outbound: tuple[OutboundMessage, ...] = ()
+    """Copies for remote recipients, queued in the same transaction (messaging.outbound)."""
+    message_id: str = ""
+    """The clear message's Message-ID, remembered per INBOX recipient when not empty, so a
+    copy relayed twice by a peer is recognised (:meth:`MailboxStore.delivered_before`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,8 @@
   envelopes.
 - ``log.key``: the Ed25519 seed of the key-transparency log's signing key (its public half
   is what clients pin); kept apart from the operator key so either can be rotated alone.
+- ``queue.key``: the X25519 secret and Ed25519 seed (64 bytes) of the outbound queue: messages
+  waiting for a peer are sealed for it at rest (``messaging/outbound.py``).
 
 They are created once by ``pli init`` and never printed or logged.
 """
@@ -31,6 +33,7 @@ class InstanceSecrets:
     instance_key: bytes = field(repr=False)
     operator_key: crypto.SigningKey = field(repr=False)
     log_key: crypto.SigningKey = field(repr=False)
+    queue_keys: crypto.MailboxKeys | None = field(default=None, repr=False)
 
 
 def _write_new(path: Path, data: bytes) -> None:
@@ -54,6 +57,10 @@ def create_secrets(directory: Path) -> None:
     log = directory / "log.key"
     if not log.exists():
         _write_new(log, crypto.generate_signing_key().seed)
+    queue = directory / "queue.key"
+    if not queue.exists():
+        keys = crypto.generate_keys()
+        _write_new(queue, keys.encryption_secret + keys.signing_seed)
 
 
 def load_secrets(directory: Path) -> InstanceSecrets:
@@ -63,10 +70,16 @@ def load_secrets(directory: Path) -> InstanceSecrets:
         if not (directory / "log.key").exists():
             create_secrets(directory)  # a data directory from before the key log
         log_seed = (directory / "log.key").read_bytes()
+        if not (directory / "queue.key").exists():
+            create_secrets(directory)  # a data directory from before the outbound queue
+        queue = (directory / "queue.key").read_bytes()
     except FileNotFoundError:
         raise SecretsMissing(
             f"{directory.parent} is not initialised: run `pli init` first"
         ) from None
     return InstanceSecrets(
-        instance, crypto.SigningKey.from_seed(seed), crypto.SigningKey.from_seed(log_seed)
+        instance,
+        crypto.SigningKey.from_seed(seed),
+        crypto.SigningKey.from_seed(log_seed),
+        crypto.MailboxKeys(queue[:32], queue[32:]),
     )

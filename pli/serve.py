@@ -20,7 +20,8 @@ import uvicorn
 from pli.logs import configure_logging
 from pli.purge import purge_periodically
 from pli.settings import Settings, check_safety
-from pli.wiring import open_pli
+from pli.smtp_wiring import allowlist_source, smtp_fronts, smtp_ports
+from pli.wiring import open_pli, tls_files
 from web import AccountAuthenticator, WebSettings, create_app
 
 __all__ = ["serve"]
@@ -77,6 +78,21 @@ async def serve(settings: Settings) -> int:
     while not http.started and not http_task.done():
         await asyncio.sleep(0.01)
     fronts = [("http", f"http://{settings.host}:{http_port}")]
+    smtp = smtp_fronts(
+        settings,
+        store=pli.store,
+        delivery=pli.delivery,
+        accounts=pli.accounts,
+        clock=pli.clock,
+        tls=tls_files(settings),
+        allowlist=pli.allowlist or allowlist_source(settings),
+    )
+    smtp_listening = await smtp.start(smtp_ports(settings))
+    fronts += [(name, smtp_listening.url(name)) for name in smtp_listening.addresses]
+    relay_task = None
+    if pli.relay is not None:  # the outbound relay: docs/operations.md, "Outbound relay"
+        relay_task = asyncio.create_task(pli.relay.run(stop))
+        fronts.append(("relay", f"outbound queue, {len(settings.relay_routes)} static routes"))
     for name, where in fronts:
         sys.stdout.write(f"{name:<11} {where}\n")
         log.info("listening", extra={"front": name, "address": where})
@@ -88,8 +104,13 @@ async def serve(settings: Settings) -> int:
     await purge  # it returns as soon as ``stop`` is set (or after the run in progress)
     log.info("stopping: refusing new work, finishing work in flight")
     http.should_exit = True
+    # SMTP sessions committing a message answer it before the store closes.
+    await smtp.stop(grace=settings.shutdown_grace_seconds)
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(http_task, settings.shutdown_grace_seconds)
+    if relay_task is not None:  # attempts in flight end within relay_timeout_seconds
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(relay_task, settings.shutdown_grace_seconds)
     await pli.close()
     log.info("stopped")
     return 0

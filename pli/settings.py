@@ -84,6 +84,41 @@ class Settings(BaseSettings):
     notice_from: str | None = None
     notice_link: str | None = None
     """Where a notice tells the patient to read (the webmail); https only."""
+    # Outbound relay to peer operators (gateway_smtp/relay.py, docs/operations.md).
+    relay_enabled: bool = True
+    relay_peer_domains: list[str] = Field(default_factory=list)
+    """Peer domains we relay to while the trust-space allow-list is not configured."""
+    relay_routes: dict[str, str] = Field(default_factory=dict)
+    """Static routes, ``domain -> host:port``; other domains are found by MX lookup."""
+    relay_port: int = 25
+    relay_helo: str | None = None
+    relay_concurrency_per_domain: int = 4
+    relay_batch: int = 32
+    relay_poll_seconds: float = 1.0
+    relay_lease_seconds: float = 600.0
+    relay_timeout_seconds: float = 60.0
+    relay_retry_base_seconds: float = 60.0
+    relay_retry_max_seconds: float = 3600.0
+    relay_retry_jitter: float = 0.2
+    relay_delay_notice_seconds: float = 4 * 3600.0
+    relay_max_age_seconds: float = 5 * 24 * 3600.0
+
+    # SMTP fronts (gateway_smtp/, docs/smtp.md): the MX listens on smtp_port, submission
+    # with STARTTLS on submission_port, with implicit TLS on submissions_port.
+    submissions_port: int = 2465
+    smtp_hostname: str | None = None
+    """Name in the greeting and in Received fields; the domain when unset."""
+    smtp_allowlist: Path | None = None
+    """The trust space's allow-list (XML, DOMAIN.md); without it, domain + relay_peer_domains."""
+    smtp_allowlist_refresh_seconds: float = 3600.0
+    smtp_max_line_length: int = 1000
+    smtp_max_commands: int = 10_000
+    smtp_max_errors: int = 20
+    smtp_max_connections_per_peer: int = 50
+    smtp_max_auth_failures: int = 3
+    smtp_auth_failure_delay_seconds: float = 1.0
+    smtp_timeout_seconds: float = 300.0
+    smtp_crl_refresh_seconds: float = 3600.0
 
     @classmethod
     def settings_customise_sources(

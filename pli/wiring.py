@@ -12,6 +12,8 @@ from pathlib import Path
 import crypto
 from directory import SqlDirectory
 from directory.keys import TransparentKeyDirectory
+from gateway_smtp.allowlist import AllowListSource
+from gateway_smtp.relay import RelayWorker
 from mailbox_store import SqlMailboxStore, TieredBlobStore
 from messaging import (
     AccountService,
@@ -27,8 +29,10 @@ from messaging.ports import Clock
 from messaging.retention import RetentionPolicy
 from messaging.transparency import KeyVerifier
 from messaging.verified_keys import VerifiedKeyDirectory
+from pli.relay_wiring import relay_worker, relaying
 from pli.secrets import InstanceSecrets, create_secrets, load_secrets
 from pli.settings import Settings
+from pli.smtp_wiring import allowlist_source
 from pli.tls import TlsFiles, ensure_local_authority
 
 __all__ = ["Pli", "open_pli", "initialise"]
@@ -51,6 +55,10 @@ class Pli:
     delivery: DeliveryService
     patient_rules: PatientDeliveryRules
     patients: PatientService
+    relay: RelayWorker | None = None
+    """The outbound relay worker ``pli serve`` runs (None when ``relay_enabled`` is off)."""
+    allowlist: AllowListSource | None = None
+    """The trust space's allow-list: peers the MX accepts and the relay delivers to."""
 
     async def close(self) -> None:
         """Finish the commits in flight, remember the trusted log head, release databases."""
@@ -154,6 +162,7 @@ async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
         notices=_notice_sender(settings, clock),
         notice_link=settings.notice_link or f"https://{settings.domain}/",
     )
+    allowlist = allowlist_source(settings)
     delivery = DeliveryService(
         store=store,
         blobs=store.blobs,
@@ -163,6 +172,7 @@ async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
         operator_key=secrets.operator_key,
         limits=Limits(settings.max_message_size, settings.max_recipients),
         patients=patient_rules,
+        relaying=relaying(settings, secrets, store, peers=allowlist),
     )
     patients = PatientService(
         store=store,
@@ -174,6 +184,7 @@ async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
         clock=clock,
         retention=RetentionPolicy(retention_years=settings.retention_years),
     )
+    relay = relay_worker(settings, secrets, store, delivery, clock, tls_files(settings))
     return Pli(
         settings,
         secrets,
@@ -188,6 +199,8 @@ async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
         delivery,
         patient_rules,
         patients,
+        relay,
+        allowlist,
     )
 
 

@@ -23,7 +23,7 @@ from mailbox_store.migrate import (
 from mailbox_store.tables import Base
 from tests.mailbox_store import factories as f
 
-HEAD = "store_0003"
+HEAD = "store_0005"
 STORE_TABLES = {
     "inline_blobs",
     "accounts",
@@ -43,6 +43,10 @@ STORE_TABLES = {
     "consent_records",
     "shared_slots",
     "access_history",
+    # store_0005: the outbound queue and the Message-IDs already received
+    "outbound_messages",
+    "outbound_recipients",
+    "received_message_ids",
 }
 
 

@@ -14,7 +14,12 @@ from tests.support.cli import Pli
 
 
 def start(pli: Pli) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    env = pli.env() | {"PLI_HTTP_PORT": "0"}
+    env = pli.env() | {
+        "PLI_HTTP_PORT": "0",
+        "PLI_SMTP_PORT": "0",
+        "PLI_SUBMISSION_PORT": "0",
+        "PLI_SUBMISSIONS_PORT": "0",
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "pli", "serve"],
         stdout=subprocess.PIPE,
@@ -29,8 +34,8 @@ def start(pli: Pli) -> tuple[subprocess.Popen[str], dict[str, str]]:
         line = proc.stdout.readline()
         if not line or line.startswith("ready"):
             break
-        name, where = line.split()
-        fronts[name] = where
+        name, where = line.split(maxsplit=1)
+        fronts[name] = where.strip()
     return proc, fronts
 
 

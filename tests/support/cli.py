@@ -14,6 +14,13 @@ FAST_KDF = {
     "PLI_APP_PASSWORD_OPSLIMIT": "1",
     "PLI_APP_PASSWORD_MEMLIMIT": "8192",
 }
+# Every listener of `pli serve` on a free port: tests run beside each other (and beside other
+# work on the machine), so the demo's fixed ports would collide.
+FREE_PORTS = {
+    "PLI_SMTP_PORT": "0",
+    "PLI_SUBMISSION_PORT": "0",
+    "PLI_SUBMISSIONS_PORT": "0",
+}
 
 
 @dataclass
@@ -26,6 +33,7 @@ class Pli:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PLI_")}
         env.update(FAST_KDF)
+        env.update(FREE_PORTS)
         env["PLI_HOME"] = str(self.home)
         env["PLI_DATABASE_URL"] = self.database_url
         return env
