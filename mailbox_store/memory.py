@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from mailbox_store.imap_memory import MemoryImapState
 from mailbox_store.invariants import (
     DEFAULT_FOLDERS,
     SystemClock,
@@ -90,7 +91,7 @@ class _Account:
     slots: dict[str, bytes] = field(default_factory=dict)
 
 
-class InMemoryMailboxStore:
+class InMemoryMailboxStore(MemoryImapState):
     """The mailbox store in memory; for tests and for trying Pli out."""
 
     def __init__(self, *, clock: Clock | None = None) -> None:

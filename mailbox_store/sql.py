@@ -40,7 +40,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, insert, select, update
+from sqlalchemy import Select, and_, case, exists, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
@@ -49,7 +49,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mailbox_store import engine as engines
 from mailbox_store.blobs import FileBlobStore
+from mailbox_store.changes import SqlChangeFeed
 from mailbox_store.group_commit import CommitStats, GroupCommitter
+from mailbox_store.imap_sql import SqlImapState, named_targets, placement_target
+from mailbox_store.imap_tables import SubscriptionRow
 from mailbox_store.invariants import (
     DEFAULT_FOLDERS,
     SystemClock,
@@ -214,7 +217,7 @@ def _revocation(at: datetime) -> dict[str, Any]:
     return {"revoked_at": at, "salt": b"", "auth_hash": b"", "sealed_bundle": b""}
 
 
-class SqlMailboxStore:
+class SqlMailboxStore(SqlImapState):
     """The mailbox store on SQLite or PostgreSQL. Make one with :meth:`open`."""
 
     def __init__(
@@ -225,8 +228,10 @@ class SqlMailboxStore:
         group_commit_max: int,
         blob_dir: Path | None = None,
         inline_blob_max: int = 64 * 1024,
+        watch_poll_interval: float = 0.25,
     ) -> None:
         self._engine = engine
+        self._feed = SqlChangeFeed(engine, poll_interval=watch_poll_interval)
         self._blobs = (
             None
             if blob_dir is None
@@ -257,6 +262,7 @@ class SqlMailboxStore:
         clock: Clock | None = None,
         blob_dir: Path | None = None,
         inline_blob_max: int = 64 * 1024,
+        watch_poll_interval: float = 0.25,
     ) -> SqlMailboxStore:
         """Connect to ``url``, migrate the schema to head, and return the store.
 
@@ -264,7 +270,8 @@ class SqlMailboxStore:
         With ``blob_dir``, :attr:`blobs` is the store's blob store: blobs of at most
         ``inline_blob_max`` bytes are committed in the database with their delivery,
         larger ones are files under ``blob_dir`` (see :mod:`mailbox_store.tiered`).
-        Raises ``Unavailable`` when the database cannot be reached.
+        Raises ``Unavailable`` when the database cannot be reached. On SQLite,
+        :meth:`watch` reads the watched folders every ``watch_poll_interval`` seconds.
         """
         engine = engines.create_engine(url, pool_size=pool_size)
         try:
@@ -279,6 +286,7 @@ class SqlMailboxStore:
             group_commit_max=group_commit_max,
             blob_dir=blob_dir,
             inline_blob_max=inline_blob_max,
+            watch_poll_interval=watch_poll_interval,
         )
 
     @property
@@ -317,6 +325,7 @@ class SqlMailboxStore:
         self._closed = True
         try:
             await self._committer.close()
+            await self._feed.close()
         finally:
             await self._engine.dispose()
 
@@ -382,6 +391,10 @@ class SqlMailboxStore:
                         }
                         for name, role in DEFAULT_FOLDERS
                     ],
+                )
+                await connection.execute(  # default folders are subscribed (LSUB clients)
+                    insert(SubscriptionRow),
+                    [{"account_id": account_id, "name": name} for name, _ in DEFAULT_FOLDERS],
                 )
                 if credentials:
                     await connection.execute(
@@ -501,6 +514,12 @@ class SqlMailboxStore:
                 FolderRow.highestmodseq,
                 func.count(MessageRow.id),
                 unseen,
+                exists()
+                .where(
+                    SubscriptionRow.account_id == FolderRow.account_id,
+                    SubscriptionRow.name == FolderRow.name,
+                )
+                .correlate(FolderRow),
             )
             .select_from(FolderRow)
             .join(AccountRow, AccountRow.id == FolderRow.account_id)
@@ -513,6 +532,7 @@ class SqlMailboxStore:
                 FolderRow.uidvalidity,
                 FolderRow.uidnext,
                 FolderRow.highestmodseq,
+                FolderRow.account_id,
             )
             .order_by(FolderRow.id)
         )
@@ -527,8 +547,18 @@ class SqlMailboxStore:
                 highestmodseq=highestmodseq,
                 messages=int(count),
                 unseen=int(unseen_count),
+                subscribed=bool(subscribed),
             )
-            for name, role, uidvalidity, uidnext, highestmodseq, count, unseen_count in rows
+            for (
+                name,
+                role,
+                uidvalidity,
+                uidnext,
+                highestmodseq,
+                count,
+                unseen_count,
+                subscribed,
+            ) in rows
         ]
 
     async def list_messages(self, address: Address, folder: str) -> list[MessageRecord]:
@@ -615,6 +645,8 @@ class SqlMailboxStore:
             row = (
                 await connection.execute(_messages_of(address).where(MessageRow.id == message_id))
             ).one()
+            await self._feed.notify_in(connection, [(address_key(address), row.name)])
+        self._feed.committed([(address_key(address), row.name)])
         return _message_record(row)
 
     # -- deliveries ---------------------------------------------------------------------
@@ -623,7 +655,9 @@ class SqlMailboxStore:
         try:
             check_delivery(delivery)
             self._ensure_open()
-            return await self._committer.submit(delivery)
+            placed = await self._committer.submit(delivery)
+            self._feed.committed((address_key(p.account), p.folder) for p in placed)
+            return placed
         finally:
             if self._blobs is not None:
                 self._blobs.release(delivery.blob)
@@ -670,7 +704,10 @@ class SqlMailboxStore:
         ).all()
         closed = {key for key, _, closed_at, *_ in rows if closed_at is not None}
         accounts = {key: account_id for key, account_id, *_ in rows}
-        folders = {(key, role): (folder_id, name) for key, _, _, role, folder_id, name in rows}
+        folders: dict[tuple[str, str | None], tuple[int, str]] = {
+            (key, role): (folder_id, name) for key, _, _, role, folder_id, name in rows
+        }
+        folders.update(await named_targets(connection, deliveries))  # APPEND: by folder name
 
         outcomes: list[_Outcome] = []
         # (delivery, [(account key, account id, folder id, folder name, placement)])
@@ -680,7 +717,7 @@ class SqlMailboxStore:
             refusal: Exception | None = None
             for placement in delivery.placements:
                 key = address_key(placement.account)
-                target = folders.get((key, placement.folder.value))
+                target = folders.get((key, placement_target(placement)))
                 if key not in accounts:
                     refusal = UnknownMailbox(f"no mailbox {placement.account}")
                 elif key in closed:
@@ -755,7 +792,7 @@ class SqlMailboxStore:
                         "modseq": modseq,
                         "flags": flags_to_text(placement.flags),
                         "seen": is_seen(placement.flags),
-                        "internal_date": now,
+                        "internal_date": placement.internal_date or now,
                         "envelope_id": delivery.envelope_id,
                     }
                 )
@@ -791,6 +828,15 @@ class SqlMailboxStore:
         await connection.execute(insert(KeySlotRow), slots)
         if traces:
             await connection.execute(insert(TraceRow), traces)
+        await self._feed.notify_in(
+            connection,
+            (
+                (address_key(p.account), p.folder)
+                for outcome in outcomes
+                if not isinstance(outcome, Exception)
+                for p in outcome
+            ),
+        )
         return outcomes
 
     # -- trace --------------------------------------------------------------------------

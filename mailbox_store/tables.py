@@ -254,3 +254,8 @@ class TraceRow(Base):
         Index("ix_trace_at_id", "at", "id"),
         Index("ix_trace_subject_at_id", "subject", "at", "id"),
     )
+
+
+# The IMAP state's tables (subscriptions, tombstones, UIDVALIDITY floors) live in their own
+# module; importing it here puts them in ``Base.metadata``.
+from mailbox_store import imap_tables as imap_tables  # noqa: E402

@@ -312,6 +312,84 @@ class DeliveryService:
         except NotFound:
             raise NotFound(f"{address} has no folder {folder!r}") from None
 
+    # -- APPEND (RFC 3501 §6.3.11, RFC 4315 APPENDUID, RFC 7889 APPENDLIMIT) ---------------
+
+    @property
+    def append_limit(self) -> int:
+        """The largest message :meth:`append` accepts (the ``APPENDLIMIT`` to announce)."""
+        return self._limits.max_message_size
+
+    async def append(
+        self,
+        address: Address,
+        keys: crypto.MailboxKeys,
+        folder: str,
+        message: bytes | BinaryIO,
+        *,
+        flags: frozenset[str] = frozenset(),
+        internal_date: datetime | None = None,
+        size: int | None = None,
+    ) -> PlacedMessage:
+        """File a plaintext message uploaded by the account itself into one of its folders.
+
+        Sealed (in a worker thread) for the account's own key only and signed by it:
+        provenance ``e2e``, sender and only recipient the account, since the account is
+        who vouches for it. Durable when this returns (APPEND OK). Raises
+        ``InvalidMessage`` above :attr:`append_limit` (nothing stored), ``NotFound`` for
+        an unknown folder (the gateway answers ``NO [TRYCREATE]``), ``RuleViolation`` when
+        ``keys`` are not the account's.
+        """
+        account = await self._accounts.get(address)
+        _raise_if(check_sender(account, address))
+        assert account is not None  # noqa: S101 - check_sender refused None above
+        if account.signing_key != keys.signing_public.raw:
+            raise RuleViolation("wrong-key", f"the unlocked keys are not those of {address}")
+        source, size = _as_source(message, size)
+        _raise_if(check_size(size, self._limits.max_message_size))
+        kind = _classify(source, size)
+        now = self._clock.now()
+        random_ids = secrets.token_bytes(32)
+        header = crypto.RoutingHeader(
+            envelope_id=random_ids[:16].hex(),
+            thread_id=random_ids[16:].hex(),
+            kind=kind.value,
+            sender=str(address),
+            recipients=(str(address),),
+            size=size,
+            date=_rfc3339(now),
+            provenance=Provenance.E2E.value,
+            signer=keys.signing_key.public,
+            gateway=None,
+        )
+        blob, slots = await asyncio.to_thread(
+            self._seal, header, source, keys.signing_key, [keys.encryption_public]
+        )
+        [placed] = await self._store.deliver(
+            Delivery(
+                envelope_id=header.envelope_id,
+                thread_id=header.thread_id,
+                kind=kind,
+                sender=address,
+                recipients=(address,),
+                provenance=Provenance.E2E,
+                date=now,
+                plaintext_size=size,
+                blob=blob,
+                placements=(Placement(address, folder, slots[0], frozenset(flags), internal_date),),
+                trace=(
+                    TraceEntry(
+                        actor=str(address),
+                        action="append",
+                        subject=str(address),
+                        at=now,
+                        details={"envelope": header.envelope_id, "folder": folder},
+                    ),
+                ),
+            )
+        )
+        self._notifier.publish(placed.account, f"exists {placed.folder} {placed.uid}")
+        return placed
+
 
 def _raise_if(violations: list[Violation]) -> None:
     if not violations:
