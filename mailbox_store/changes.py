@@ -78,9 +78,14 @@ class Subscription:
 
     async def aclose(self) -> None:
         """Stop watching; a waiting ``__anext__`` ends the iteration."""
-        hub, self._hub = self._hub, None
+        hub = self._hub
         if hub is not None:
             hub.discard(self._key, self)
+        self.end()
+
+    def end(self) -> None:
+        self._hub = None
+        self._pending.clear()
         self._ready.set()
 
 
@@ -110,6 +115,13 @@ class ChangeHub:
     def publish_all(self, folder: str = ANY) -> None:
         for key in self.watched():
             self.publish(key, folder)
+
+    def close(self) -> None:
+        """End every subscription: their iterators stop once drained (the store closes)."""
+        subscriptions = [sub for subs in self._subscriptions.values() for sub in subs]
+        self._subscriptions.clear()
+        for subscription in subscriptions:
+            subscription.end()
 
     def watched(self) -> list[str]:
         """Keys with at least one live subscription."""
@@ -173,7 +185,7 @@ class SqlChangeFeed:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self.hub.publish_all()
+        self.hub.close()
 
     # -- SQLite: poll -------------------------------------------------------------------
 

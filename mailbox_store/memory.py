@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from mailbox_store.changes import ChangeHub
 from mailbox_store.imap_memory import MemoryImapState
 from mailbox_store.invariants import (
     DEFAULT_FOLDERS,
@@ -75,6 +76,8 @@ class _Folder:
     uidnext: int = 1
     highestmodseq: int = 0
     messages: dict[int, _Message] = field(default_factory=dict)
+    tombstones: dict[int, int] = field(default_factory=dict)
+    """Expunged UID → MODSEQ of its expunge (QRESYNC)."""
 
 
 @dataclass(slots=True)
@@ -89,6 +92,8 @@ class _Account:
     credentials: list[_Credential]
     folders: dict[str, _Folder]
     slots: dict[str, bytes] = field(default_factory=dict)
+    subscriptions: set[str] = field(default_factory=set)
+    uidvalidity_floor: int = 0
 
 
 class InMemoryMailboxStore(MemoryImapState):
@@ -101,9 +106,11 @@ class InMemoryMailboxStore(MemoryImapState):
         self._trace: list[tuple[int, TraceEntry]] = []
         self._sequence = itertools.count()
         self._closed = False
+        self._changes = ChangeHub()
 
     async def close(self) -> None:
         self._closed = True
+        self._changes.close()
 
     def _ensure_open(self) -> None:
         if self._closed:
@@ -133,6 +140,7 @@ class InMemoryMailboxStore(MemoryImapState):
             ),
             credentials=[_Credential(_utc_credential(c)) for c in credentials],
             folders={name: _Folder(name, role, uidvalidity) for name, role in DEFAULT_FOLDERS},
+            subscriptions={name for name, _ in DEFAULT_FOLDERS},
         )
 
     async def get_account(self, address: Address) -> AccountRecord | None:
@@ -222,6 +230,7 @@ class InMemoryMailboxStore(MemoryImapState):
                 highestmodseq=folder.highestmodseq,
                 messages=len(folder.messages),
                 unseen=sum(1 for m in folder.messages.values() if not is_seen(m.flags)),
+                subscribed=folder.name in found.subscriptions,
             )
             for folder in found.folders.values()
         ]
@@ -232,6 +241,16 @@ class InMemoryMailboxStore(MemoryImapState):
         if found is None or box is None:
             raise NotFound(f"{address} has no folder {folder!r}")
         return found, box
+
+    @staticmethod
+    def _new_folder(name: str, uidvalidity: int) -> _Folder:
+        return _Folder(name, None, uidvalidity)
+
+    @staticmethod
+    def _new_message(
+        uid: int, modseq: int, flags: frozenset[str], internal_date: datetime, envelope_id: str
+    ) -> _Message:
+        return _Message(uid, modseq, flags, internal_date, envelope_id)
 
     def _record(self, folder: _Folder, message: _Message) -> MessageRecord:
         delivery = self._envelopes[message.envelope_id]
@@ -286,6 +305,7 @@ class InMemoryMailboxStore(MemoryImapState):
         box.highestmodseq += 1
         message.flags = frozenset(flags)
         message.modseq = box.highestmodseq
+        self._changes.publish(address_key(address), box.name)
         return self._record(box, message)
 
     # -- deliveries ---------------------------------------------------------------------
@@ -300,7 +320,7 @@ class InMemoryMailboxStore(MemoryImapState):
                 raise UnknownMailbox(f"no mailbox {placement.account}")
             if found.record.closed_at is not None:
                 raise MailboxClosed(f"mailbox {placement.account} is closed")
-            box = next((f for f in found.folders.values() if f.role == placement.folder), None)
+            box = self._placement_folder(found, placement.folder)
             if box is None:
                 raise NotFound(f"{placement.account} has no {placement.folder} folder")
             targets.append((found, box))
@@ -317,12 +337,18 @@ class InMemoryMailboxStore(MemoryImapState):
             box.uidnext += 1
             box.highestmodseq += 1
             box.messages[uid] = _Message(
-                uid, box.highestmodseq, frozenset(placement.flags), now, delivery.envelope_id
+                uid,
+                box.highestmodseq,
+                frozenset(placement.flags),
+                _utc(placement.internal_date) or now,
+                delivery.envelope_id,
             )
             account.slots.setdefault(delivery.envelope_id, placement.slot)
             placed.append(PlacedMessage(account.record.address, box.name, uid, box.highestmodseq))
         for entry in delivery.trace:
             self._trace.append((next(self._sequence), _copy_entry(entry)))
+        for item in placed:
+            self._changes.publish(address_key(item.account), item.folder)
         return placed
 
     # -- trace --------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from mailbox_store.migrate import (
 from mailbox_store.tables import Base
 from tests.mailbox_store import factories as f
 
-HEAD = "store_0002"
+HEAD = "store_0004"
 STORE_TABLES = {
     "inline_blobs",
     "accounts",
@@ -34,6 +34,9 @@ STORE_TABLES = {
     "messages",
     "key_slots",
     "trace",
+    "folder_subscriptions",
+    "expunged_messages",
+    "uidvalidity_floors",
 }
 
 
