@@ -17,9 +17,12 @@ from collections.abc import Generator
 
 import uvicorn
 
+from gateway_imap import ImapServer, ImapSettings, ReaderLimits, SessionSettings
+from messaging.mailbox_session import MailboxAccess
 from pli.logs import configure_logging
 from pli.settings import Settings, check_safety
-from pli.wiring import open_pli
+from pli.tls import server_context
+from pli.wiring import Pli, open_pli, tls_files
 from web import AccountAuthenticator, WebSettings, create_app
 
 __all__ = ["serve"]
@@ -76,6 +79,9 @@ async def serve(settings: Settings) -> int:
     while not http.started and not http_task.done():
         await asyncio.sleep(0.01)
     fronts = [("http", f"http://{settings.host}:{http_port}")]
+    imap = await _start_imap(settings, pli)
+    fronts.append(("imap", f"imap://{settings.host}:{imap.port}"))
+    fronts.append(("imaps", f"imaps://{settings.host}:{imap.imaps_port}"))
     for name, where in fronts:
         sys.stdout.write(f"{name:<11} {where}\n")
         log.info("listening", extra={"front": name, "address": where})
@@ -85,8 +91,40 @@ async def serve(settings: Settings) -> int:
     await stop.wait()
     log.info("stopping: refusing new work, finishing work in flight")
     http.should_exit = True
+    await imap.close(settings.shutdown_grace_seconds)
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(http_task, settings.shutdown_grace_seconds)
     await pli.close()
     log.info("stopped")
     return 0
+
+
+async def _start_imap(settings: Settings, pli: Pli) -> ImapServer:
+    """The IMAP gateway: STARTTLS on ``imap_port``, implicit TLS on ``imaps_port``."""
+    imap = ImapServer(
+        access=MailboxAccess(
+            store=pli.store, delivery=pli.delivery, cache_bytes=settings.imap_cache_bytes
+        ),
+        accounts=pli.accounts,
+        tls_context=server_context(tls_files(settings)),
+        settings=ImapSettings(
+            host=settings.host,
+            port=settings.imap_port,
+            imaps_port=settings.imaps_port,
+            max_connections=settings.imap_max_connections,
+            session=SessionSettings(
+                limits=ReaderLimits(
+                    max_line=settings.imap_max_line,
+                    max_command=settings.imap_max_command,
+                    max_literal_unauthenticated=settings.imap_max_literal_unauthenticated,
+                    max_literal=settings.imap_max_literal,
+                    max_append=settings.max_message_size,
+                    max_depth=settings.imap_max_depth,
+                ),
+                login_timeout=settings.imap_login_timeout_seconds,
+                idle_timeout=settings.imap_idle_timeout_seconds,
+            ),
+        ),
+    )
+    await imap.start()
+    return imap

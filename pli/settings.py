@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     smtp_port: int = 2525
     submission_port: int = 2587
     imap_port: int = 2143
+    imaps_port: int = 2993
+    """IMAP over implicit TLS (RFC 8314); ``imap_port`` offers STARTTLS."""
 
     # TLS: certificates under the trust space's authority in production; ``pli init`` makes a
     # local authority under $PLI_HOME/tls when these are unset (see pli/tls.py).
@@ -73,6 +75,19 @@ class Settings(BaseSettings):
     inline_blob_max: int = 64 * 1024
     shutdown_grace_seconds: float = 30.0
     log_level: str = "INFO"
+
+    # IMAP gateway limits (gateway_imap/parser.py checks them before reading a byte of a
+    # literal, and before authentication).
+    imap_max_line: int = 64 * 1024
+    imap_max_command: int = 256 * 1024
+    imap_max_literal_unauthenticated: int = 4096
+    imap_max_literal: int = 64 * 1024
+    imap_max_depth: int = 16
+    imap_login_timeout_seconds: float = 60.0
+    imap_idle_timeout_seconds: float = 30 * 60.0
+    imap_max_connections: int = 1000
+    imap_cache_bytes: int = 32 * 1024 * 1024
+    """Decrypted messages kept per IMAP session (least recently used out)."""
 
     @classmethod
     def settings_customise_sources(

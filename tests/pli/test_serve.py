@@ -15,6 +15,7 @@ from tests.support.cli import Pli
 
 def start(pli: Pli) -> tuple[subprocess.Popen[str], dict[str, str]]:
     env = pli.env() | {"PLI_HTTP_PORT": "0"}
+    env |= {"PLI_IMAP_PORT": "0", "PLI_IMAPS_PORT": "0"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "pli", "serve"],
         stdout=subprocess.PIPE,
