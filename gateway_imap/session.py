@@ -23,7 +23,7 @@ import contextlib
 import logging
 import re
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -188,6 +188,8 @@ class ImapSession:
         self._condstore = False
         self._qresync = False
         self._closing = False
+        self._watcher: asyncio.Future[None] | None = None
+        self._changed = asyncio.Event()
 
     # -- output -----------------------------------------------------------------------
 
@@ -255,6 +257,9 @@ class ImapSession:
                 self._writer.close()
 
     def _forget(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
         if self._mailbox is not None:
             self._mailbox.close()
             self._mailbox = None
@@ -542,7 +547,9 @@ class ImapSession:
                 else:
                     raise _Bad("unknown SELECT parameter")
                 i += 1
+        self._start_watching()
         record = await self._status_record(name)
+        self._changed.clear()
         records = await self._mbox.records(name)
         uids = [r.uid for r in records]
         selected = _Selected(name, read_only, record.uidvalidity, uids, record.highestmodseq)
@@ -798,56 +805,64 @@ class ImapSession:
         except InvalidMessage as exc:
             raise _No(str(exc), "TOOBIG" if "large" in str(exc) else "CANNOT") from None
         if self._selected is not None and self._selected.name == name:
-            await self._sync()
+            await self._sync(force=True)
         await self._tagged(
             tag, "OK", "APPEND completed", f"APPENDUID {status.uidvalidity} {placed.uid}"
         )
 
     async def _idle(self, tag: str, args: list[Token], _uid: bool) -> None:
         _no_args(args)
+        self._start_watching()
         await self._continuation(b"+ idling\r\n")
-        watch: AsyncIterator[str] = self._mbox.watch()
         done_task: asyncio.Task[bytes] = asyncio.ensure_future(self._reader.readuntil(b"\n"))
-        event_task: asyncio.Task[str] | None = None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._settings.idle_timeout
         try:
-            await self._sync()
+            await self._sync(force=True)
             await self._writer.drain()
             while True:
-                if event_task is None:
-                    event_task = asyncio.ensure_future(anext(watch))
+                changed = asyncio.ensure_future(self._changed.wait())
                 remaining = deadline - loop.time()
                 if remaining <= 0:
+                    changed.cancel()
                     await self._untagged("BYE Autologout; idle for too long")
+                    await self._writer.drain()
                     raise _Close
                 finished, _ = await asyncio.wait(
-                    {done_task, event_task},
-                    timeout=remaining,
-                    return_when=asyncio.FIRST_COMPLETED,
+                    {done_task, changed}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
                 )
+                if not changed.done():
+                    changed.cancel()
                 if done_task in finished:
                     line = done_task.result()
                     if line.rstrip(b"\r\n").upper() != b"DONE":
                         raise _Bad("expected DONE")
                     break
-                if event_task in finished:
-                    event_task.result()
-                    event_task = None
+                if changed in finished:
                     await self._sync()
                     await self._writer.drain()
-        except asyncio.LimitOverrunError:
+        except (asyncio.LimitOverrunError, asyncio.IncompleteReadError):
             raise _Close from None
         finally:
             if not done_task.done():
                 done_task.cancel()
-            if event_task is not None and not event_task.done():
-                event_task.cancel()
-                with contextlib.suppress(BaseException):
-                    await event_task
-            with contextlib.suppress(Exception):
-                await watch.aclose()  # type: ignore[attr-defined]
         await self._tagged(tag, "OK", "IDLE terminated")
+
+    def _start_watching(self) -> None:
+        """Follow the account's change hints (other sessions, other processes) from now on."""
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
+        watch = self._mbox.watch()
+        try:
+            async for folder in watch:
+                selected = self._selected
+                if selected is not None and folder in ("*", selected.name):
+                    self._changed.set()
+        finally:
+            with contextlib.suppress(Exception):
+                await watch.aclose()
 
     # -- selected ---------------------------------------------------------------------
 
@@ -856,11 +871,19 @@ class ImapSession:
         assert self._selected is not None  # noqa: S101 - _handler checked the state
         return self._selected
 
-    async def _sync(self) -> None:
-        """Report what changed in the selected folder since we last looked."""
+    async def _sync(self, *, force: bool = False) -> None:
+        """Report what changed in the selected folder since we last looked.
+
+        Without ``force``, the store is only asked when the change feed said the folder
+        changed: a NOOP loop costs no query.
+        """
         selected = self._selected
         if selected is None or self._mailbox is None:
             return
+        watching = self._watcher is not None and not self._watcher.done()
+        if not force and watching and not self._changed.is_set():
+            return
+        self._changed.clear()
         changes = await self._mbox.changes_since(selected.name, selected.modseq)
         if changes.uidvalidity != selected.uidvalidity:
             await self._untagged("BYE the selected mailbox was deleted or replaced")
@@ -908,7 +931,7 @@ class ImapSession:
 
     async def _check(self, tag: str, args: list[Token], _uid: bool) -> None:
         _no_args(args)
-        await self._sync()
+        await self._sync(force=True)
         await self._tagged(tag, "OK", "CHECK completed")
 
     async def _close(self, tag: str, args: list[Token], _uid: bool) -> None:
