@@ -28,7 +28,7 @@ import contextlib
 import json
 import logging
 import weakref
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select, text
@@ -151,7 +151,7 @@ class SqlChangeFeed:
         """True while a poller or a listener runs (someone watches)."""
         return self._task is not None and not self._task.done()
 
-    def watch(self, key: str) -> AsyncIterator[str]:
+    def watch(self, key: str) -> Subscription:
         subscription = self.hub.subscribe(key)
         if not self._closed and not self.running:
             body = self._listen() if self._postgres else self._poll()

@@ -12,11 +12,11 @@ folders are then published on the store's :class:`~mailbox_store.changes.ChangeH
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from mailbox_store.changes import ANY, ChangeHub
+from mailbox_store.changes import ANY, ChangeHub, Subscription
 from mailbox_store.invariants import (
     address_key,
     apply_flags,
@@ -85,7 +85,7 @@ class MemoryImapState:
             raise NotFound(f"no mailbox {address}")
         return found
 
-    def watch(self, address: Address) -> AsyncIterator[str]:
+    def watch(self, address: Address) -> Subscription:
         return self._changes.subscribe(address_key(address))
 
     # -- folders ------------------------------------------------------------------------

@@ -48,7 +48,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mailbox_store import engine as engines
-from mailbox_store.changes import ANY, SqlChangeFeed
+from mailbox_store.changes import ANY, SqlChangeFeed, Subscription
 from mailbox_store.imap_tables import SubscriptionRow, TombstoneRow, UidValidityFloorRow
 from mailbox_store.invariants import (
     address_from_key,
@@ -273,7 +273,7 @@ class SqlImapState:
     ) -> None:
         await self._feed.notify_in(connection, changes)
 
-    def watch(self, address: Address) -> AsyncIterator[str]:
+    def watch(self, address: Address) -> Subscription:
         return self._feed.watch(address_key(address))
 
     # -- folders ------------------------------------------------------------------------

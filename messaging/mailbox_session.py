@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import BinaryIO
 
 import crypto
 from messaging.errors import InvalidMessage
-from messaging.ports import MailboxStore
+from messaging.ports import ChangeWatch, MailboxStore
 from messaging.service import DeliveryService, OpenedMessage
 from messaging.types import (
     Address,
@@ -195,7 +195,7 @@ class MailboxSession:
     async def changes_since(self, folder: str, modseq: int) -> Changes:
         return await self._store.changes_since(self._address, folder, modseq)
 
-    def watch(self) -> AsyncIterator[str]:
+    def watch(self) -> ChangeWatch:
         """Changed folder names (``"*"``: any), from every session and process (IDLE)."""
         return self._store.watch(self._address)
 

@@ -47,6 +47,7 @@ __all__ = [
     "PublishedKeys",
     "Notifier",
     "Clock",
+    "ChangeWatch",
 ]
 
 
@@ -75,6 +76,17 @@ class BlobStore(Protocol):
         ...
 
     def exists(self, ref: BlobRef) -> bool: ...
+
+
+class ChangeWatch(Protocol):
+    """What :meth:`MailboxStore.watch` returns: an async iterator of changed folder names
+    that holds resources until ``aclose()`` (or until the store closes, which ends it)."""
+
+    def __aiter__(self) -> ChangeWatch: ...
+
+    async def __anext__(self) -> str: ...
+
+    async def aclose(self) -> None: ...
 
 
 class MailboxStore(Protocol):
@@ -245,7 +257,7 @@ class MailboxStore(Protocol):
         """Messages changed or added after ``modseq`` and UIDs expunged after it."""
         ...
 
-    def watch(self, address: Address) -> AsyncIterator[str]:
+    def watch(self, address: Address) -> ChangeWatch:
         """Folder names of ``address`` whose state changed, soon after the commit of any
         change made by this process or another one sharing the database (PostgreSQL
         LISTEN/NOTIFY, SQLite polling). ``"*"`` means "any folder may have changed" (a
