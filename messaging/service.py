@@ -347,6 +347,7 @@ class DeliveryService:
         source, size = _as_source(message, size)
         _raise_if(check_size(size, self._limits.max_message_size))
         kind = _classify(source, size)
+        stored_flags = frozenset(f for f in flags if f.lower() != "\\recent")  # session state
         now = self._clock.now()
         random_ids = secrets.token_bytes(32)
         header = crypto.RoutingHeader(
@@ -375,7 +376,9 @@ class DeliveryService:
                 date=now,
                 plaintext_size=size,
                 blob=blob,
-                placements=(Placement(address, folder, slots[0], frozenset(flags), internal_date),),
+                placements=(
+                    Placement(address, folder, slots[0], stored_flags, internal_date or now),
+                ),
                 trace=(
                     TraceEntry(
                         actor=str(address),
