@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     imap_cache_bytes: int = 32 * 1024 * 1024
     """Decrypted messages kept per IMAP session (least recently used out)."""
 
+    watch_poll_interval: float = 0.25
+    """Seconds between two reads of the watched folders' state on SQLite, which has no
+    notifications (IDLE hears of other processes' changes within this); PostgreSQL uses
+    LISTEN/NOTIFY and ignores it."""
+
     @classmethod
     def settings_customise_sources(
         cls,
