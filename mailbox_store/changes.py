@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mailbox_store import engine as engines
 from mailbox_store.tables import AccountRow, FolderRow
+from messaging.errors import Unavailable
 
 __all__ = ["ANY", "CHANNEL", "ChangeHub", "SqlChangeFeed", "Subscription"]
 
@@ -47,12 +48,28 @@ _log = logging.getLogger(__name__)
 class Subscription:
     """One watcher's pending events; an async iterator of folder names."""
 
-    def __init__(self, hub: ChangeHub, key: str, limit: int) -> None:
+    def __init__(self, hub: ChangeHub, key: str, limit: int, *, live: bool) -> None:
         self._hub: ChangeHub | None = hub
         self._key = key
         self._limit = limit
         self._pending: dict[str, None] = {}
         self._ready = asyncio.Event()
+        self._live = asyncio.Event()
+        if live:
+            self._live.set()
+
+    @property
+    def is_live(self) -> bool:
+        return self._live.is_set()
+
+    def make_live(self) -> None:
+        self._live.set()
+
+    async def ready(self) -> None:
+        """Return once every change committed from now on will be reported (the LISTEN
+        is in place, or the poller has read this account's state since the subscription);
+        at once for in-process feeds. Read the state to compare against *after* this."""
+        await self._live.wait()
 
     def push(self, folder: str) -> None:
         if folder in self._pending:
@@ -87,6 +104,7 @@ class Subscription:
         self._hub = None
         self._pending.clear()
         self._ready.set()
+        self._live.set()  # nothing more will come: nobody should wait for it
 
 
 class ChangeHub:
@@ -96,8 +114,8 @@ class ChangeHub:
         self._limit = pending_limit
         self._subscriptions: dict[str, weakref.WeakSet[Subscription]] = {}
 
-    def subscribe(self, key: str) -> Subscription:
-        subscription = Subscription(self, key, self._limit)
+    def subscribe(self, key: str, *, live: bool = True) -> Subscription:
+        subscription = Subscription(self, key, self._limit, live=live)
         self._subscriptions.setdefault(key, weakref.WeakSet()).add(subscription)
         return subscription
 
@@ -123,6 +141,9 @@ class ChangeHub:
         for subscription in subscriptions:
             subscription.end()
 
+    def subscriptions(self) -> list[Subscription]:
+        return [sub for subs in self._subscriptions.values() for sub in subs]
+
     def watched(self) -> list[str]:
         """Keys with at least one live subscription."""
         for key in [k for k, subs in self._subscriptions.items() if not subs]:
@@ -145,6 +166,7 @@ class SqlChangeFeed:
         self.hub = ChangeHub(pending_limit)
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._listening = False
 
     @property
     def running(self) -> bool:
@@ -152,8 +174,10 @@ class SqlChangeFeed:
         return self._task is not None and not self._task.done()
 
     def watch(self, key: str) -> Subscription:
-        subscription = self.hub.subscribe(key)
-        if not self._closed and not self.running:
+        if self._closed:
+            raise Unavailable("the mailbox store is closed")
+        subscription = self.hub.subscribe(key, live=self._postgres and self._listening)
+        if not self.running:
             body = self._listen() if self._postgres else self._poll()
             self._task = asyncio.get_running_loop().create_task(body, name="pli-change-feed")
         return subscription
@@ -195,6 +219,7 @@ class SqlChangeFeed:
             keys = self.hub.watched()
             if not keys:
                 return
+            waiting = [sub for sub in self.hub.subscriptions() if not sub.is_live]
             try:
                 current = await self._snapshot(keys)
             except Exception:  # the database is busy or gone: say so, try again later
@@ -214,6 +239,8 @@ class SqlChangeFeed:
                 seen[key] = now
             for key in [k for k in seen if k not in keys]:
                 del seen[key]
+            for subscription in waiting:  # their account's state was read after they came
+                subscription.make_live()
             await asyncio.sleep(self._poll_interval)
 
     async def _snapshot(self, keys: list[str]) -> dict[str, dict[str, tuple[int, int]]]:
@@ -261,9 +288,16 @@ class SqlChangeFeed:
             try:
                 if announce:  # events may have been lost while reconnecting
                     self.hub.publish_all()
+                # No await between the test and the flag: a subscription made while
+                # ``_listening`` is true is heard by this connection.
                 while self.hub.watched() and not driver.is_closed():
+                    self._listening = True
+                    for subscription in self.hub.subscriptions():
+                        subscription.make_live()
                     await asyncio.sleep(self._poll_interval)
+                self._listening = False
             finally:
+                self._listening = False
                 if not driver.is_closed():
                     with contextlib.suppress(Exception):
                         await driver.remove_listener(CHANNEL, received)

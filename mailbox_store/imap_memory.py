@@ -86,6 +86,7 @@ class MemoryImapState:
         return found
 
     def watch(self, address: Address) -> Subscription:
+        self._account(address)  # raises Unavailable once the store is closed
         return self._changes.subscribe(address_key(address))
 
     # -- folders ------------------------------------------------------------------------

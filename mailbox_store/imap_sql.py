@@ -88,6 +88,10 @@ __all__ = ["SqlImapState", "named_targets", "placement_target"]
 
 _IN_LIST_MAX = 500
 """Up to this many UIDs are asked with ``IN``; more with a range scan filtered here."""
+_MAX_UID = 0xFFFF_FFFF
+_MAX_MODSEQ = 0x7FFF_FFFF_FFFF_FFFF
+"""UIDs are 32-bit, MODSEQs 63-bit (RFC 7162 §7): a client's larger number matches nothing
+rather than overflowing a BIGINT."""
 _CHUNK = 5_000
 """Bound parameters per statement (SQLite and asyncpg both cap them near 32,767)."""
 
@@ -184,7 +188,7 @@ def _record(folder: str, row: Row[Any], **changes: Any) -> MessageRecord:  # noq
 
 def _uid_filter(uids: Sequence[int]) -> tuple[Any, set[int] | None]:
     """A WHERE clause selecting ``uids``, and the set to filter rows with (range scans)."""
-    wanted = sorted({uid for uid in uids if uid > 0})
+    wanted = sorted({uid for uid in uids if 0 < uid <= _MAX_UID})
     if len(wanted) <= _IN_LIST_MAX:
         return MessageRow.uid.in_(wanted), None
     return MessageRow.uid.between(wanted[0], wanted[-1]), set(wanted)
@@ -274,6 +278,8 @@ class SqlImapState:
         await self._feed.notify_in(connection, changes)
 
     def watch(self, address: Address) -> Subscription:
+        if self._closed:
+            raise Unavailable("the mailbox store is closed")
         return self._feed.watch(address_key(address))
 
     # -- folders ------------------------------------------------------------------------
@@ -635,6 +641,8 @@ class SqlImapState:
     ) -> FlagUpdate:
         wanted_flags = storable_flags(flags)
         mode = FlagMode(mode)
+        if unchanged_since is not None:
+            unchanged_since = min(max(unchanged_since, 0), _MAX_MODSEQ)
         where, keep = _uid_filter(uids)
         key = address_key(address)
         async with self._state_writing() as connection:
@@ -797,6 +805,7 @@ class SqlImapState:
         return pairs
 
     async def changes_since(self, address: Address, folder: str, modseq: int) -> Changes:
+        modseq = min(max(modseq, 0), _MAX_MODSEQ)
         async with self._state_reading() as connection:
             box = await self._folder(connection, address, folder)
             rows = (

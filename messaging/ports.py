@@ -88,6 +88,12 @@ class ChangeWatch(Protocol):
 
     async def aclose(self) -> None: ...
 
+    async def ready(self) -> None:
+        """Return once every change committed from now on will be reported (a feed that
+        listens or polls for other processes needs a moment to start). Read the state you
+        compare against after this, and no change falls between the two."""
+        ...
+
 
 class MailboxStore(Protocol):
     """Accounts, credentials, folders, messages, key slots and the trace.

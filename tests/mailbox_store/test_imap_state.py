@@ -492,3 +492,17 @@ async def test_a_placement_to_an_unknown_folder_name_commits_nothing(
     named = dataclasses.replace(delivery, placements=(Placement(ALICE, "inbox", b"slot"),))
     [placed] = await mailbox.deliver(named)
     assert placed.folder == "INBOX"
+
+
+async def test_numbers_beyond_imap_ranges_match_nothing(mailbox: MailboxStore) -> None:
+    await inbox_messages(mailbox, 2)
+
+    assert await mailbox.fetch_records(ALICE, "INBOX", [2**32, 2**64, 1]) == [
+        (await mailbox.fetch_records(ALICE, "INBOX", [1]))[0]
+    ]
+    assert (await mailbox.changes_since(ALICE, "INBOX", 2**64)).records == []
+    assert len((await mailbox.changes_since(ALICE, "INBOX", -5)).records) == 2
+    update = await mailbox.update_flags(
+        ALICE, "INBOX", [1, 2**40], FlagMode.ADD, frozenset({SEEN}), unchanged_since=2**70
+    )
+    assert [r.uid for r in update.updated] == [1] and update.failed == []

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mailbox_store import SqlMailboxStore
+from messaging.errors import Unavailable
 from messaging.ports import ChangeWatch, MailboxStore
 from messaging.types import Address, FlagMode
 from tests.mailbox_store import factories as f
@@ -86,6 +87,8 @@ async def test_a_closed_watch_ends_and_a_closed_store_ends_its_watches(
     await store.close()
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(waiting, WITHIN)
+    with pytest.raises(Unavailable):
+        store.watch(ALICE)
 
 
 async def test_events_are_coalesced_and_bounded(store: MailboxStore) -> None:
@@ -132,7 +135,7 @@ async def test_another_front_hears_of_changes_within_a_second(
     await make(writer, ALICE, BOB)
     events = watcher.watch(ALICE)
     try:
-        await asyncio.sleep(0.3)  # the watcher's LISTEN / first poll is in place
+        await asyncio.wait_for(events.ready(), WITHIN)  # LISTEN / first poll in place
 
         [placed] = await writer.deliver(f.delivery(BOB, [ALICE], sent_copy=False))
         assert "INBOX" in await events_until(events, "INBOX")
@@ -197,3 +200,19 @@ async def test_unsubscribing_stops_the_poller_or_listener(
             break
         await asyncio.sleep(0.05)
     assert not running()
+
+
+async def test_a_change_right_after_ready_is_never_missed(
+    two_fronts: tuple[SqlMailboxStore, SqlMailboxStore],
+) -> None:
+    writer, watcher = two_fronts
+    await make(writer, ALICE, BOB)
+    for round_ in range(3):  # a fresh feed each time: nobody else keeps it running
+        events = watcher.watch(ALICE)
+        try:
+            await asyncio.wait_for(events.ready(), WITHIN)
+            await writer.update_flags(ALICE, "Sent", [], FlagMode.ADD, frozenset())  # no-op
+            await writer.create_folder(ALICE, f"Round {round_}")
+            assert (await events_until(events, "*"))[-1] == "*"
+        finally:
+            await events.aclose()
