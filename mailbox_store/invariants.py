@@ -23,6 +23,9 @@ on the rules that are not a matter of storage:
 - **UIDVALIDITY of a new folder** (:func:`next_uidvalidity`) is greater than every value
   the account ever used, so a folder recreated under an old name is never confused with
   the old one, even within the same second.
+- **Consistency** of one folder's IMAP state (:func:`folder_state_problems`, run by the
+  tests after every operation): UIDs strictly increasing below UIDNEXT, MODSEQs up to
+  HIGHESTMODSEQ, tombstones (VANISHED) disjoint from live UIDs, counts that match.
 - **Deliveries** place at least one copy, carry lower-case hex SHA-256 digests,
   non-negative sizes and timezone-aware dates; invalid input raises ``InvalidMessage``
   (or ``ValueError`` for naive datetimes, a programming error) before anything is written.
@@ -31,11 +34,18 @@ on the rules that are not a matter of storage:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from messaging.errors import InvalidMessage
-from messaging.types import Address, Credential, Delivery, FolderRole
+from messaging.types import (
+    Address,
+    Credential,
+    Delivery,
+    FolderRecord,
+    FolderRole,
+    MessageRecord,
+)
 
 __all__ = [
     "DEFAULT_FOLDERS",
@@ -60,6 +70,7 @@ __all__ = [
     "next_uidvalidity",
     "is_inferior",
     "MAX_UIDVALIDITY",
+    "folder_state_problems",
 ]
 
 DEFAULT_FOLDERS: tuple[tuple[str, FolderRole], ...] = (
@@ -232,3 +243,31 @@ def next_uidvalidity(now: datetime, floor: int) -> int:
     if value > MAX_UIDVALIDITY:
         raise InvalidMessage("this account has used every UIDVALIDITY", code="uidvalidity")
     return value
+
+
+def folder_state_problems(
+    status: FolderRecord, records: Sequence[MessageRecord], vanished: Sequence[int]
+) -> list[str]:
+    """What is wrong with one folder's state (``records`` in UID order, ``vanished`` from
+    ``changes_since(0)``); empty when it is consistent."""
+    problems: list[str] = []
+    uids = [record.uid for record in records]
+    if not 1 <= status.uidvalidity <= MAX_UIDVALIDITY:
+        problems.append(f"UIDVALIDITY {status.uidvalidity} out of range")
+    if any(later <= earlier for earlier, later in zip(uids, uids[1:], strict=False)):
+        problems.append("UIDs are not strictly increasing")
+    if uids and not 1 <= uids[0] <= uids[-1] < status.uidnext:
+        problems.append(f"UIDs {uids[0]}..{uids[-1]} not below UIDNEXT {status.uidnext}")
+    if any(not 1 <= record.modseq <= status.highestmodseq for record in records):
+        problems.append(f"a MODSEQ is above HIGHESTMODSEQ {status.highestmodseq}")
+    if set(vanished) & set(uids):
+        problems.append(f"UIDs both live and expunged: {sorted(set(vanished) & set(uids))}")
+    if any(not 1 <= uid < status.uidnext for uid in vanished):
+        problems.append("an expunged UID was never given")
+    if status.messages != len(records):
+        problems.append(f"{status.messages} messages counted, {len(records)} listed")
+    if status.unseen != sum(1 for record in records if not is_seen(record.flags)):
+        problems.append("UNSEEN does not match the flags")
+    if any(record.folder != status.name for record in records):
+        problems.append("a record names another folder")
+    return problems
