@@ -75,7 +75,7 @@ def random_op(rng: random.Random) -> tuple[str, Op]:
 
 async def state(store: MailboxStore) -> list[Any]:
     """Everything a client could see of Alice's mailbox; checks it on the way."""
-    seen = []
+    seen: list[Any] = []
     for folder in await store.list_folders(ALICE):
         records = await store.list_messages(ALICE, folder.name)
         changes = await store.changes_since(ALICE, folder.name, 0)
