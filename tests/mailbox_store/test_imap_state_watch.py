@@ -4,6 +4,7 @@ of another store instance sharing the database (another process, another front).
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -216,3 +217,44 @@ async def test_a_change_right_after_ready_is_never_missed(
             assert (await events_until(events, "*"))[-1] == "*"
         finally:
             await events.aclose()
+
+
+_OTHER_PROCESS = """
+import asyncio, sys
+from mailbox_store import SqlMailboxStore
+from messaging.types import FlagMode
+from tests.mailbox_store import factories as f
+
+async def main(url: str) -> None:
+    store = await SqlMailboxStore.open(url)
+    try:
+        await store.deliver(f.delivery(f.address("bob"), [f.address("alice")], sent_copy=False))
+        await store.update_flags(
+            f.address("alice"), "INBOX", [1], FlagMode.ADD, frozenset({"\\\\Flagged"})
+        )
+    finally:
+        await store.close()
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+async def test_a_change_made_by_another_process_is_heard(
+    two_fronts: tuple[SqlMailboxStore, SqlMailboxStore],
+) -> None:
+    _, watcher = two_fronts
+    await make(watcher, ALICE, BOB)
+    url = watcher._engine.url.render_as_string(hide_password=False)
+    events = watcher.watch(ALICE)
+    try:
+        await asyncio.wait_for(events.ready(), WITHIN)
+        other = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _OTHER_PROCESS, url, cwd=Path(__file__).parents[2]
+        )
+        assert await asyncio.wait_for(other.wait(), 60) == 0
+
+        assert "INBOX" in await events_until(events, "INBOX")
+        [record] = await watcher.list_messages(ALICE, "INBOX")
+        assert record.flags == {"\\Flagged"}
+    finally:
+        await events.aclose()
