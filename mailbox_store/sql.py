@@ -562,25 +562,7 @@ class SqlMailboxStore(SqlImapState):
         ]
 
     async def list_messages(self, address: Address, folder: str) -> list[MessageRecord]:
-        name = canonical_folder_name(folder)
-        async with self._reading() as connection:
-            folder_id = (
-                await connection.execute(
-                    select(FolderRow.id)
-                    .join(AccountRow, AccountRow.id == FolderRow.account_id)
-                    .where(AccountRow.address == address_key(address), FolderRow.name == name)
-                )
-            ).scalar_one_or_none()
-            if folder_id is None:
-                raise NotFound(f"{address} has no folder {folder!r}")
-            rows = (
-                await connection.execute(
-                    _messages_of(address)
-                    .where(MessageRow.folder_id == folder_id)
-                    .order_by(MessageRow.uid)
-                )
-            ).all()
-        return [_message_record(row) for row in rows]
+        return await self._folder_records(address, folder)  # imap_sql: one fast query
 
     async def get_message(self, address: Address, folder: str, uid: int) -> StoredMessage:
         query = _messages_of(address).where(
