@@ -348,6 +348,9 @@ class DeliveryService:
         _raise_if(check_size(size, self._limits.max_message_size))
         kind = _classify(source, size)
         stored_flags = frozenset(f for f in flags if f.lower() != "\\recent")  # session state
+        for flag in stored_flags:  # refused before sealing: no orphan blob for a bad flag
+            if not flag or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in flag):
+                raise InvalidMessage(f"invalid flag {flag!r}")
         now = self._clock.now()
         random_ids = secrets.token_bytes(32)
         header = crypto.RoutingHeader(

@@ -106,8 +106,10 @@ async def test_append_refusals_store_nothing(world: World) -> None:
         await mailbox.append("INBOX", message(padding=mailbox.append_limit))
     with pytest.raises(NotFound):  # the gateway answers NO [TRYCREATE]
         await mailbox.append("Nowhere", message())
+    blobs_before = len(world.blobs._blobs)
     with pytest.raises(InvalidMessage):
         await mailbox.append("INBOX", message(), flags=frozenset({"bad flag"}))
+    assert len(world.blobs._blobs) == blobs_before  # refused before sealing
     with pytest.raises(RuleViolation):  # somebody else's keys
         await world.delivery.append(alice, await world.keys(bob), "INBOX", message())
 
