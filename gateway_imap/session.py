@@ -80,6 +80,7 @@ _DATE_TIME_RE = re.compile(
 )
 _MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 _WRITE_HIGH = 256 * 1024
+_OPEN_AHEAD = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -1120,27 +1121,39 @@ class ImapSession:
             items = [*items, fetchmod.FetchItem("MODSEQ", label=b"MODSEQ")]
         content = fetchmod.needs_content(items)
         failure: fetchmod.FetchFailed | None = None
-        for record in records:
-            seq = selected.seq_of(record.uid)
-            if seq is None:
-                continue
-            served = await self._served(record) if content else None
-            if content and served is None:
-                continue
-            parts: list[bytes] = []
-            if uid and not any(i.name == "UID" for i in items):
-                parts.append(b"UID %d" % record.uid)
-            try:
-                for item in items:
-                    parts.append(
-                        _metadata_item(item, record)
-                        if served is None or item.name in fetchmod.METADATA
-                        else fetchmod.render_content(item, served)
-                    )
-            except fetchmod.FetchFailed as exc:
-                failure = exc
-                continue
-            await self._send(b"* %d FETCH (" % seq + b" ".join(parts) + b")\r\n")
+        ahead: dict[int, asyncio.Future[fetchmod.ServedMessage | None]] = {}
+        try:
+            for index, record in enumerate(records):
+                seq = selected.seq_of(record.uid)
+                if seq is None:
+                    continue
+                served = None
+                if content:
+                    # Open a few messages ahead, so that reading the store and decrypting (in
+                    # worker threads) overlap; the window bounds the memory it costs.
+                    for upcoming in records[index : index + _OPEN_AHEAD]:
+                        if upcoming.uid not in ahead:
+                            ahead[upcoming.uid] = asyncio.ensure_future(self._served(upcoming))
+                    served = await ahead.pop(record.uid)
+                    if served is None:
+                        continue
+                parts: list[bytes] = []
+                if uid and not any(i.name == "UID" for i in items):
+                    parts.append(b"UID %d" % record.uid)
+                try:
+                    for item in items:
+                        parts.append(
+                            _metadata_item(item, record)
+                            if served is None or item.name in fetchmod.METADATA
+                            else fetchmod.render_content(item, served)
+                        )
+                except fetchmod.FetchFailed as exc:
+                    failure = exc
+                    continue
+                await self._send(b"* %d FETCH (" % seq + b" ".join(parts) + b")\r\n")
+        finally:
+            for pending in ahead.values():
+                pending.cancel()
         if failure is not None:
             raise _No(str(failure), failure.code)
         await self._tagged(tag, "OK", "FETCH completed")

@@ -53,7 +53,9 @@ async def test_qresync_reports_vanished_and_changed_flags(gateway: Gateway) -> N
     lines = await client.command(f"SELECT INBOX (QRESYNC ({uidvalidity} {modseq}))")
     joined = b"".join(lines)
     assert f"* VANISHED (EARLIER) {records[3].uid}:{records[4].uid}".encode() in joined
-    assert re.search(rb"\* 2 FETCH \(UID %d FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)" % records[1].uid, joined)
+    assert re.search(
+        rb"\* 2 FETCH \(UID %d FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)" % records[1].uid, joined
+    )
     assert lines[-1].split()[1] == b"OK"
 
     # UID FETCH … (CHANGEDSINCE … VANISHED) says the same to an already selected session.
@@ -62,7 +64,9 @@ async def test_qresync_reports_vanished_and_changed_flags(gateway: Gateway) -> N
     assert b"VANISHED (EARLIER)" in joined and b"\\Flagged" in joined
 
     # A conditional STORE refused for a message changed since.
-    lines = await client.command(f"UID STORE {records[1].uid} (UNCHANGEDSINCE {modseq}) +FLAGS (\\Seen)")
+    lines = await client.command(
+        f"UID STORE {records[1].uid} (UNCHANGEDSINCE {modseq}) +FLAGS (\\Seen)"
+    )
     assert f"[MODIFIED {records[1].uid}]".encode() in lines[-1]
     await client.close()
 
