@@ -80,8 +80,8 @@ def test_pli_serve_answers_imap_on_both_ports(pli: Pli) -> None:
         secure = imaplib.IMAP4_SSL("localhost", implicit_port, ssl_context=context, timeout=30)
         for client in (plain, secure):
             client.login(DOCTOR, password)
-            typ, data = client.select("INBOX")
-            assert typ == "OK" and data == [b"1"]
+            typ, selected = client.select("INBOX")
+            assert typ == "OK" and selected == [b"1"]
             typ, data = client.fetch("1", "(RFC822.SIZE BODY.PEEK[])")
             [(head, body)] = literals(data)
             assert b"Subject: Avis" in body
