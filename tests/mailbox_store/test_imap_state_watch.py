@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from mailbox_store import SqlMailboxStore
 from messaging.errors import Unavailable
@@ -258,3 +259,33 @@ async def test_a_change_made_by_another_process_is_heard(
         assert record.flags == {"\\Flagged"}
     finally:
         await events.aclose()
+
+
+async def test_a_lost_listen_connection_is_replaced_and_watchers_are_told(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: StepClock
+) -> None:
+    async with fresh_database(request, "postgresql", tmp_path) as url:
+        writer = await SqlMailboxStore.open(url, clock=clock, watch_poll_interval=0.1)
+        watcher = await SqlMailboxStore.open(url, clock=clock, watch_poll_interval=0.1)
+        try:
+            await make(writer, ALICE, BOB)
+            events = watcher.watch(ALICE)
+            await asyncio.wait_for(events.ready(), WITHIN)
+
+            async with writer._engine.connect() as admin:  # the server drops the listener
+                killed = await admin.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+                    )
+                )
+                assert killed.scalars().all() == [True]
+
+            assert await next_event(events, 5.0) == "*"  # changes may have been missed
+            await asyncio.wait_for(events.ready(), 5.0)
+            await writer.deliver(f.delivery(BOB, [ALICE], sent_copy=False))
+            assert "INBOX" in await events_until(events, "INBOX")
+            await events.aclose()
+        finally:
+            await writer.close()
+            await watcher.close()
