@@ -18,7 +18,9 @@ A gateway makes one :class:`MailboxSession` per authenticated connection with
   directory holds; the gateway renders that as a header of its own (a sender cannot forge
   it, because the gateway adds it and removes any copy found in the message).
 - **Changes** from other sessions and other processes arrive on :meth:`MailboxSession.watch`
-  (IDLE, NOOP), as folder names to re-read.
+  (IDLE, NOOP), as folder names to re-read (``"*"``: any folder). Keep one watch for the
+  whole session and ``await watch.ready()`` before reading the state it is compared with:
+  then no change committed in between can be missed, even from another process.
 """
 
 from __future__ import annotations
