@@ -212,3 +212,16 @@ async def test_a_slow_client_is_logged_out_and_login_failures_are_slowed(
     finally:
         await started.server.close(grace=2)
         await started.store.close()
+
+
+async def test_commands_pipelined_after_starttls_in_clear_are_dropped(gateway: Gateway) -> None:
+    """STARTTLS command injection: what was sent in clear behind STARTTLS is never run."""
+    alice, password = await gateway.person("alice")
+    client = await Raw.connect(gateway.port)
+    await client.send(b"s1 STARTTLS\r\ninj LOGIN x y\r\n")
+    assert (await client.line()).startswith(b"s1 OK")
+    await client.writer.start_tls(gateway.client_context(), server_hostname="127.0.0.1")
+    lines = await client.command(f'LOGIN "{alice}" "{password}"')
+    assert all(not line.startswith(b"inj ") for line in lines), lines
+    assert lines[-1].split()[1] == b"OK"
+    await client.close()
