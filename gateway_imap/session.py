@@ -58,6 +58,7 @@ from messaging.errors import (
     Unavailable,
 )
 from messaging.mailbox_session import MailboxSession
+from messaging.ports import ChangeWatch
 from messaging.types import FlagMode, FolderRecord, FolderRole, MessageRecord
 
 __all__ = ["SessionSettings", "ImapSession", "capabilities"]
@@ -548,7 +549,7 @@ class ImapSession:
                 else:
                     raise _Bad("unknown SELECT parameter")
                 i += 1
-        self._start_watching()
+        await self._start_watching()
         record = await self._status_record(name)
         self._changed.clear()
         records = await self._mbox.records(name)
@@ -813,7 +814,7 @@ class ImapSession:
 
     async def _idle(self, tag: str, args: list[Token], _uid: bool) -> None:
         _no_args(args)
-        self._start_watching()
+        await self._start_watching()
         await self._continuation(b"+ idling\r\n")
         done_task: asyncio.Task[bytes] = asyncio.ensure_future(self._reader.readuntil(b"\n"))
         loop = asyncio.get_running_loop()
@@ -849,13 +850,18 @@ class ImapSession:
                 done_task.cancel()
         await self._tagged(tag, "OK", "IDLE terminated")
 
-    def _start_watching(self) -> None:
-        """Follow the account's change hints (other sessions, other processes) from now on."""
-        if self._watcher is None or self._watcher.done():
-            self._watcher = asyncio.ensure_future(self._watch())
+    async def _start_watching(self) -> None:
+        """Follow the account's change hints (other sessions, other processes) from now on.
 
-    async def _watch(self) -> None:
-        watch = self._mbox.watch()
+        One watch for the whole session, ready before the caller reads the state it will
+        compare against: no change committed in between can be missed.
+        """
+        if self._watcher is None or self._watcher.done():
+            watch = self._mbox.watch()
+            await watch.ready()
+            self._watcher = asyncio.ensure_future(self._watch(watch))
+
+    async def _watch(self, watch: ChangeWatch) -> None:
         try:
             async for folder in watch:
                 selected = self._selected
