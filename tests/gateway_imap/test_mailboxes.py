@@ -108,3 +108,33 @@ async def test_keys_are_forgotten_at_logout_and_at_the_idle_timeout(tmp_path: Pa
     finally:
         await gateway.server.close(grace=2)
         await gateway.store.close()
+
+
+async def test_metadata_commands_never_decrypt_and_body_fetches_mark_seen(
+    gateway: Gateway,
+) -> None:
+    alice, password = await gateway.person("alice")
+    bob, _ = await gateway.person("bob")
+    for i in range(3):
+        await gateway.send(bob, alice, message(f"m{i}"))
+    client = await Raw.connect(gateway.imaps_port, gateway.client_context())
+    await client.command(f'LOGIN "{alice}" "{password}"')
+    mailbox = mailbox_of(gateway)
+    for command in (
+        "ENABLE CONDSTORE",
+        "SELECT INBOX",
+        "STATUS Sent (MESSAGES UNSEEN SIZE)",
+        "UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE MODSEQ)",
+        "SEARCH UNSEEN LARGER 10 UID 1:* SINCE 1-Jan-2020",
+        "STORE 1 +FLAGS (\\Flagged)",
+        "COPY 1:2 Archive",
+        "FETCH 1:* FAST",
+    ):
+        assert (await client.command(command))[-1].split()[1] == b"OK", command
+    assert mailbox.cache_stats.misses == 0
+    lines = await client.command("FETCH 2 (BODY[TEXT])")
+    assert b"FLAGS (\\Seen)" in lines[0] and b"Bonjour." in lines[0]
+    assert mailbox.cache_stats.misses == 1
+    lines = await client.command("SEARCH SEEN")
+    assert lines[0] == b"* SEARCH 2\r\n"
+    await client.close()
