@@ -195,15 +195,24 @@ class ImapSession:
 
     # -- output -----------------------------------------------------------------------
 
+    async def _drain(self) -> None:
+        """Wait for the client to read what was written, for at most the idle timeout: a
+        client that stops reading cannot hold a session (and its output buffer) forever."""
+        try:
+            await asyncio.wait_for(self._writer.drain(), self._settings.idle_timeout)
+        except TimeoutError:
+            self._writer.transport.abort()
+            raise ConnectionResetError("the client stopped reading") from None
+
     async def _continuation(self, data: bytes) -> None:
         self._writer.write(data)
-        await self._writer.drain()
+        await self._drain()
 
     async def _send(self, data: bytes) -> None:
         self._writer.write(data)
         transport = self._writer.transport
         if transport.get_write_buffer_size() > _WRITE_HIGH:
-            await self._writer.drain()
+            await self._drain()
 
     async def _untagged(self, data: bytes | str) -> None:
         payload = data.encode("utf-8") if isinstance(data, str) else data
@@ -212,7 +221,7 @@ class ImapSession:
     async def _tagged(self, tag: str, status: str, text: str, code: str | None = None) -> None:
         line = f"{tag} {status} " + (f"[{code}] " if code else "") + text + "\r\n"
         self._writer.write(line.encode("utf-8", "replace"))
-        await self._writer.drain()
+        await self._drain()
 
     # -- main loop --------------------------------------------------------------------
 
@@ -223,7 +232,7 @@ class ImapSession:
                 + capabilities(tls=self._tls, authenticated=False, append_limit=self._append_limit)
                 + "] Pli IMAP ready"
             )
-            await self._writer.drain()
+            await self._drain()
             loop = asyncio.get_running_loop()
             login_deadline = loop.time() + self._settings.login_timeout
             while not self._closing:
@@ -271,8 +280,8 @@ class ImapSession:
         """Say goodbye (server stopping); the connection ends."""
         self._closing = True
         with contextlib.suppress(Exception):
-            await self._untagged("BYE server shutting down")
-            await self._writer.drain()
+            self._writer.write(b"* BYE server shutting down\r\n")
+            await asyncio.wait_for(self._writer.drain(), 1.0)
         self._forget()
         with contextlib.suppress(Exception):
             self._writer.close()
@@ -821,14 +830,14 @@ class ImapSession:
         deadline = loop.time() + self._settings.idle_timeout
         try:
             await self._sync(force=True)
-            await self._writer.drain()
+            await self._drain()
             while True:
                 changed = asyncio.ensure_future(self._changed.wait())
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     changed.cancel()
                     await self._untagged("BYE Autologout; idle for too long")
-                    await self._writer.drain()
+                    await self._drain()
                     raise _Close
                 finished, _ = await asyncio.wait(
                     {done_task, changed}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
@@ -842,7 +851,7 @@ class ImapSession:
                     break
                 if changed in finished:
                     await self._sync()
-                    await self._writer.drain()
+                    await self._drain()
         except (asyncio.LimitOverrunError, asyncio.IncompleteReadError):
             raise _Close from None
         finally:

@@ -225,3 +225,36 @@ async def test_commands_pipelined_after_starttls_in_clear_are_dropped(gateway: G
     assert all(not line.startswith(b"inj ") for line in lines), lines
     assert lines[-1].split()[1] == b"OK"
     await client.close()
+
+
+async def test_a_client_that_stops_reading_is_dropped(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from gateway_imap.session import SessionSettings
+    from tests.gateway_imap.conftest import start_gateway
+
+    assert isinstance(tmp_path, Path)
+    started = await start_gateway(
+        tmp_path,
+        f"sqlite+aiosqlite:///{tmp_path / 'pli.db'}",
+        session=SessionSettings(login_timeout=10, idle_timeout=1.0),
+    )
+    try:
+        alice, password = await started.person("alice")
+        bob, _ = await started.person("bob")
+        big = message("big", "x" * 1_000_000 + "\r\n")
+        for _ in range(3):
+            await started.send(bob, alice, big)
+        client = await Raw.connect(started.imaps_port, started.client_context())
+        await client.command(f'LOGIN "{alice}" "{password}"')
+        await client.command("SELECT INBOX")
+        # Ask for every body many times over and never read the answer.
+        await client.send(b"".join(b"f%d FETCH 1:* BODY.PEEK[]\r\n" % i for i in range(50)))
+        deadline = asyncio.get_running_loop().time() + 10
+        while started.server.sessions and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.2)
+        assert started.server.sessions == 0
+        client.writer.transport.abort()
+    finally:
+        await started.server.close(grace=2)
+        await started.store.close()
