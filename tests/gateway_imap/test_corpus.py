@@ -147,3 +147,28 @@ async def test_nesting_past_the_limit_is_served_opaque(gateway: Gateway) -> None
         client.logout()
 
     await asyncio.to_thread(check)
+
+
+async def test_header_field_selection_and_partials(gateway: Gateway) -> None:
+    alice, password = await gateway.person("alice")
+    raw = (
+        b"From: a@b.test\r\nTo: c@d.test,\r\n e@f.test\r\nSubject: partial\r\n"
+        b"X-Other: 1\r\n\r\n0123456789abcdefghij"
+    )
+    await gateway.receive(alice, raw, peer=PEER)
+    client = await Raw.connect(gateway.imaps_port, gateway.client_context())
+    await client.command(f'LOGIN "{alice}" "{password}"')
+    await client.command("EXAMINE INBOX")
+    fields = (await client.command('FETCH 1 BODY.PEEK[HEADER.FIELDS (to "SUBJECT")]'))[0]
+    assert b"BODY[HEADER.FIELDS (to SUBJECT)] {46}\r\n" in fields
+    assert fields.endswith(b"To: c@d.test,\r\n e@f.test\r\nSubject: partial\r\n\r\n)\r\n")
+    others = (await client.command("FETCH 1 BODY.PEEK[HEADER.FIELDS.NOT (X-Pli-Provenance To)]"))[0]
+    assert b"From: a@b.test\r\nSubject: partial\r\nX-Other: 1\r\n\r\n)" in others
+    assert b"X-Pli-Provenance" not in others.split(b"}\r\n", 1)[1]
+    part = (await client.command("FETCH 1 BODY.PEEK[TEXT]<5.10>"))[0]
+    assert b"BODY[TEXT]<5> {10}\r\n56789abcde)" in part
+    beyond = (await client.command("FETCH 1 BODY.PEEK[TEXT]<100.10>"))[0]
+    assert b"BODY[TEXT]<100> {0}\r\n)" in beyond or b'BODY[TEXT]<100> ""' in beyond
+    missing = await client.command("FETCH 1 BODY.PEEK[4.2]")
+    assert missing[-1].split()[1] == b"OK"
+    await client.close()
