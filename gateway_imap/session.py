@@ -427,10 +427,13 @@ class ImapSession:
         _no_args(args)
         if self._tls or self._tls_context is None:
             raise _Bad("TLS is already active" if self._tls else "STARTTLS is not available")
-        await self._tagged(tag, "OK", "Begin TLS negotiation now")
         # Anything the client sent after STARTTLS in clear is dropped, never read as a
-        # command under TLS (the STARTTLS command injection of CVE-2011-0411's kind).
+        # command under TLS (the STARTTLS command injection of CVE-2011-0411's kind). It
+        # is dropped *before* the OK goes out, and nothing yields to the event loop
+        # between the OK and the switch: the client's TLS hello, sent as soon as it reads
+        # the OK, must reach the TLS layer, not this plaintext buffer.
         self._reader._buffer.clear()  # type: ignore[attr-defined]  # noqa: SLF001
+        self._writer.write(f"{tag} OK Begin TLS negotiation now\r\n".encode())
         await self._writer.start_tls(self._tls_context)
         self._tls = True
 
