@@ -22,6 +22,7 @@ import asyncio
 import email.policy
 import io
 import secrets
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,6 +55,7 @@ __all__ = ["DeliveryService", "Limits", "Submitted", "OpenedMessage"]
 _SEEN = frozenset({"\\Seen"})
 _MAX_HEADER_SECTION = 256 * 1024
 _MAX_STRUCTURE_PARSE = 2 * 1024 * 1024
+_VOUCHED_MAX = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +104,10 @@ class DeliveryService:
         self._operator_key = operator_key
         self._limits = limits or Limits()
         self._accounts = AccountCache(store, ttl=self._limits.account_cache_seconds)
+        # (sender, signing key) pairs the directory vouched for. A key once published stays
+        # among the sender's signing keys (rotations keep history), so a remembered pair
+        # stays true; only pairs found are kept, so a new key is never missed.
+        self._vouched: OrderedDict[tuple[str, bytes], None] = OrderedDict()
 
     @property
     def operator_public_key(self) -> crypto.SigningPublicKey:
@@ -302,8 +308,16 @@ class DeliveryService:
         if header.provenance == Provenance.GATEWAY.value:
             trusted = header.signer == self._operator_key.public
         else:
-            known = await self._keys.signing_keys(Address.parse(header.sender))
-            trusted = header.signer.raw in known
+            pair = (header.sender, header.signer.raw)
+            trusted = pair in self._vouched
+            if not trusted:
+                known = await self._keys.signing_keys(Address.parse(header.sender))
+                trusted = header.signer.raw in known
+            if trusted:  # reading a folder opens many messages of few senders
+                self._vouched[pair] = None
+                self._vouched.move_to_end(pair)
+                if len(self._vouched) > _VOUCHED_MAX:
+                    self._vouched.popitem(last=False)
         return SignatureStatus.VALID if trusted else SignatureStatus.UNKNOWN_SIGNER
 
     async def list_messages(self, address: Address, folder: str) -> list[MessageRecord]:

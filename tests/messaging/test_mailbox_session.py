@@ -271,3 +271,58 @@ async def test_a_gateway_message_says_who_handed_it_over(world: World) -> None:
         "mx.autre-ms.test",
     )
     assert dataclasses.replace(opened, raw=b"").record == record
+
+
+async def test_a_signer_the_directory_vouched_for_is_not_asked_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = await world.person("alice")
+    mailbox = await session_of(world, alice)
+    for _ in range(3):
+        await mailbox.append("INBOX", message())
+    stranger = Address.parse("stranger@autre-ms.test")
+    await world.delivery.receive(
+        stranger, [alice], message(), gateway=crypto.GatewayInfo(peer="mx", tls="")
+    )
+    directory = world.delivery._keys
+    asked: list[Address] = []
+    real = directory.signing_keys
+
+    async def counting(address: Address) -> list[bytes]:
+        asked.append(address)
+        return await real(address)
+
+    monkeypatch.setattr(directory, "signing_keys", counting)
+    records = await mailbox.records("INBOX")
+    opened = [
+        await world.delivery.open_message(alice, await world.keys(alice), "INBOX", r.uid)
+        for r in records
+    ]
+
+    assert [o.signature for o in opened] == [SignatureStatus.VALID] * 4
+    assert asked == [alice]  # once for three messages; the operator's key needs no directory
+
+
+async def test_a_signer_the_directory_did_not_vouch_for_is_asked_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = await world.person("alice")
+    mailbox = await session_of(world, alice)
+    placed = await mailbox.append("INBOX", message())
+    directory = world.delivery._keys
+    real = directory.signing_keys
+    answers: list[list[bytes]] = [[]]  # first the directory knows no key (not published yet)
+
+    async def late(address: Address) -> list[bytes]:
+        return answers.pop() if answers else await real(address)
+
+    monkeypatch.setattr(directory, "signing_keys", late)
+    keys = await world.keys(alice)
+
+    first = await world.delivery.open_message(alice, keys, "INBOX", placed.uid)
+    second = await world.delivery.open_message(alice, keys, "INBOX", placed.uid)
+
+    assert (first.signature, second.signature) == (
+        SignatureStatus.UNKNOWN_SIGNER,
+        SignatureStatus.VALID,
+    )
