@@ -14,6 +14,18 @@ on the rules that are not a matter of storage:
   (RFC 7162 §3.1: the first change gives MODSEQ 1).
 - **Flags** are IMAP atoms: non-empty, without white space or control characters (the SQL
   store keeps a set of flags as one sorted, space-separated text).
+- **Folder names** (:func:`check_folder_name`): "/" is the hierarchy delimiter; a name is
+  non-empty, at most 255 characters per level and 1,024 in all, has no empty level, no
+  control character and no LIST wildcard (``*``, ``%``).
+- **Flags in IMAP operations** (:func:`apply_flags`): system flags are stored in their RFC
+  3501 spelling whatever the case given; keywords compare case-insensitively;
+  ``\\Recent`` is session state and never stored.
+- **UIDVALIDITY of a new folder** (:func:`next_uidvalidity`) is greater than every value
+  the account ever used, so a folder recreated under an old name is never confused with
+  the old one, even within the same second.
+- **Consistency** of one folder's IMAP state (:func:`folder_state_problems`, run by the
+  tests after every operation): UIDs strictly increasing below UIDNEXT, MODSEQs up to
+  HIGHESTMODSEQ, tombstones (VANISHED) disjoint from live UIDs, counts that match.
 - **Deliveries** place at least one copy, carry lower-case hex SHA-256 digests,
   non-negative sizes and timezone-aware dates; invalid input raises ``InvalidMessage``
   (or ``ValueError`` for naive datetimes, a programming error) before anything is written.
@@ -22,11 +34,18 @@ on the rules that are not a matter of storage:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from messaging.errors import InvalidMessage
-from messaging.types import Address, Credential, Delivery, FolderRole
+from messaging.types import (
+    Address,
+    Credential,
+    Delivery,
+    FolderRecord,
+    FolderRole,
+    MessageRecord,
+)
 
 __all__ = [
     "DEFAULT_FOLDERS",
@@ -44,6 +63,14 @@ __all__ = [
     "to_utc",
     "SEEN",
     "SystemClock",
+    "check_folder_name",
+    "apply_flags",
+    "storable_flags",
+    "is_deleted",
+    "next_uidvalidity",
+    "is_inferior",
+    "MAX_UIDVALIDITY",
+    "folder_state_problems",
 ]
 
 DEFAULT_FOLDERS: tuple[tuple[str, FolderRole], ...] = (
@@ -143,3 +170,104 @@ def check_delivery(delivery: Delivery) -> None:
         raise InvalidMessage(f"delivery {delivery.envelope_id}: negative size")
     for placement in delivery.placements:
         check_flags(placement.flags)
+        check_aware(placement.internal_date)
+        if not isinstance(placement.folder, FolderRole):
+            check_folder_name(placement.folder)
+
+
+# -- IMAP mailbox state ---------------------------------------------------------------------
+
+MAX_UIDVALIDITY = _MAX_UINT32
+DELIMITER = "/"
+_MAX_LEVEL = 255
+_MAX_NAME = 1024
+_SYSTEM_FLAGS = {
+    flag.lower(): flag for flag in ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft")
+}
+_RECENT = "\\recent"
+DELETED = "\\deleted"
+
+
+def check_folder_name(name: str) -> None:
+    """Refuse a folder name the store cannot keep (see the module docstring)."""
+    levels = name.split(DELIMITER)
+    if (
+        not name
+        or len(name) > _MAX_NAME
+        or any(not level or len(level) > _MAX_LEVEL for level in levels)
+        or any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 or ch in "*%" for ch in name)
+    ):
+        raise InvalidMessage(f"invalid folder name {name!r}", code="folder-name")
+
+
+def is_inferior(name: str, parent: str) -> bool:
+    """True when ``name`` is below ``parent`` in the hierarchy (``a/b`` below ``a``)."""
+    return name.startswith(parent + DELIMITER)
+
+
+def storable_flags(flags: Iterable[str]) -> frozenset[str]:
+    """``flags`` as stored: system flags spelt as in RFC 3501, ``\\Recent`` dropped, one
+    spelling per keyword (compared case-insensitively)."""
+    check_flags(flags)
+    kept: dict[str, str] = {}
+    for flag in flags:
+        lower = flag.lower()
+        if lower != _RECENT:
+            kept.setdefault(lower, _SYSTEM_FLAGS.get(lower, flag))
+    return frozenset(kept.values())
+
+
+def apply_flags(current: frozenset[str], mode: str, flags: frozenset[str]) -> frozenset[str]:
+    """The flags after a STORE of ``flags`` with ``mode`` (``add``, ``remove``, ``replace``,
+    the values of :class:`messaging.types.FlagMode`); ``flags`` went through
+    :func:`storable_flags`."""
+    if mode == "replace":
+        return flags
+    wanted = {flag.lower() for flag in flags}
+    if mode == "remove":
+        return frozenset(flag for flag in current if flag.lower() not in wanted)
+    if mode == "add":
+        have = {flag.lower() for flag in current}
+        return current | frozenset(flag for flag in flags if flag.lower() not in have)
+    raise ValueError(f"unknown flag mode {mode!r}")
+
+
+def is_deleted(flags: Iterable[str]) -> bool:
+    return any(flag.lower() == DELETED for flag in flags)
+
+
+def next_uidvalidity(now: datetime, floor: int) -> int:
+    """UIDVALIDITY of a folder created at ``now`` by an account whose folders had at most
+    ``floor``: the creation time, or one more than ``floor`` when that is not greater."""
+    value = max(uidvalidity_at(now), floor + 1)
+    if value > MAX_UIDVALIDITY:
+        raise InvalidMessage("this account has used every UIDVALIDITY", code="uidvalidity")
+    return value
+
+
+def folder_state_problems(
+    status: FolderRecord, records: Sequence[MessageRecord], vanished: Sequence[int]
+) -> list[str]:
+    """What is wrong with one folder's state (``records`` in UID order, ``vanished`` from
+    ``changes_since(0)``); empty when it is consistent."""
+    problems: list[str] = []
+    uids = [record.uid for record in records]
+    if not 1 <= status.uidvalidity <= MAX_UIDVALIDITY:
+        problems.append(f"UIDVALIDITY {status.uidvalidity} out of range")
+    if any(later <= earlier for earlier, later in zip(uids, uids[1:], strict=False)):
+        problems.append("UIDs are not strictly increasing")
+    if uids and not 1 <= uids[0] <= uids[-1] < status.uidnext:
+        problems.append(f"UIDs {uids[0]}..{uids[-1]} not below UIDNEXT {status.uidnext}")
+    if any(not 1 <= record.modseq <= status.highestmodseq for record in records):
+        problems.append(f"a MODSEQ is above HIGHESTMODSEQ {status.highestmodseq}")
+    if set(vanished) & set(uids):
+        problems.append(f"UIDs both live and expunged: {sorted(set(vanished) & set(uids))}")
+    if any(not 1 <= uid < status.uidnext for uid in vanished):
+        problems.append("an expunged UID was never given")
+    if status.messages != len(records):
+        problems.append(f"{status.messages} messages counted, {len(records)} listed")
+    if status.unseen != sum(1 for record in records if not is_seen(record.flags)):
+        problems.append("UNSEEN does not match the flags")
+    if any(record.folder != status.name for record in records):
+        problems.append("a record names another folder")
+    return problems

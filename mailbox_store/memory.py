@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from mailbox_store.changes import ChangeHub
+from mailbox_store.imap_memory import MemoryImapState
 from mailbox_store.invariants import (
     DEFAULT_FOLDERS,
     SystemClock,
@@ -76,6 +78,8 @@ class _Folder:
     uidnext: int = 1
     highestmodseq: int = 0
     messages: dict[int, _Message] = field(default_factory=dict)
+    tombstones: dict[int, int] = field(default_factory=dict)
+    """Expunged UID → MODSEQ of its expunge (QRESYNC)."""
 
 
 @dataclass(slots=True)
@@ -90,9 +94,11 @@ class _Account:
     credentials: list[_Credential]
     folders: dict[str, _Folder]
     slots: dict[str, bytes] = field(default_factory=dict)
+    subscriptions: set[str] = field(default_factory=set)
+    uidvalidity_floor: int = 0
 
 
-class InMemoryMailboxStore:
+class InMemoryMailboxStore(MemoryImapState):
     """The mailbox store in memory; for tests and for trying Pli out."""
 
     def __init__(self, *, clock: Clock | None = None) -> None:
@@ -107,6 +113,7 @@ class InMemoryMailboxStore:
         """The outbound queue whose messages :meth:`deliver` commits with a delivery."""
         self._received_ids: set[tuple[str, str]] = set()
         """(recipient, Message-ID) pairs already delivered, for :meth:`delivered_before`."""
+        self._changes = ChangeHub()
 
     @property
     def patients(self) -> InMemoryPatientStore:
@@ -115,6 +122,7 @@ class InMemoryMailboxStore:
 
     async def close(self) -> None:
         self._closed = True
+        self._changes.close()
 
     def _ensure_open(self) -> None:
         if self._closed:
@@ -144,6 +152,7 @@ class InMemoryMailboxStore:
             ),
             credentials=[_Credential(_utc_credential(c)) for c in credentials],
             folders={name: _Folder(name, role, uidvalidity) for name, role in DEFAULT_FOLDERS},
+            subscriptions={name for name, _ in DEFAULT_FOLDERS},
         )
 
     async def get_account(self, address: Address) -> AccountRecord | None:
@@ -233,6 +242,7 @@ class InMemoryMailboxStore:
                 highestmodseq=folder.highestmodseq,
                 messages=len(folder.messages),
                 unseen=sum(1 for m in folder.messages.values() if not is_seen(m.flags)),
+                subscribed=folder.name in found.subscriptions,
             )
             for folder in found.folders.values()
         ]
@@ -243,6 +253,16 @@ class InMemoryMailboxStore:
         if found is None or box is None:
             raise NotFound(f"{address} has no folder {folder!r}")
         return found, box
+
+    @staticmethod
+    def _new_folder(name: str, uidvalidity: int) -> _Folder:
+        return _Folder(name, None, uidvalidity)
+
+    @staticmethod
+    def _new_message(
+        uid: int, modseq: int, flags: frozenset[str], internal_date: datetime, envelope_id: str
+    ) -> _Message:
+        return _Message(uid, modseq, flags, internal_date, envelope_id)
 
     def _record(self, folder: _Folder, message: _Message) -> MessageRecord:
         delivery = self._envelopes[message.envelope_id]
@@ -297,6 +317,7 @@ class InMemoryMailboxStore:
         box.highestmodseq += 1
         message.flags = frozenset(flags)
         message.modseq = box.highestmodseq
+        self._changes.publish(address_key(address), box.name)
         return self._record(box, message)
 
     # -- deliveries ---------------------------------------------------------------------
@@ -311,7 +332,7 @@ class InMemoryMailboxStore:
                 raise UnknownMailbox(f"no mailbox {placement.account}")
             if found.record.closed_at is not None:
                 raise MailboxClosed(f"mailbox {placement.account} is closed")
-            box = next((f for f in found.folders.values() if f.role == placement.folder), None)
+            box = self._placement_folder(found, placement.folder)
             if box is None:
                 raise NotFound(f"{placement.account} has no {placement.folder} folder")
             targets.append((found, box))
@@ -339,7 +360,11 @@ class InMemoryMailboxStore:
             box.uidnext += 1
             box.highestmodseq += 1
             box.messages[uid] = _Message(
-                uid, box.highestmodseq, frozenset(placement.flags), now, delivery.envelope_id
+                uid,
+                box.highestmodseq,
+                frozenset(placement.flags),
+                _utc(placement.internal_date) or now,
+                delivery.envelope_id,
             )
             account.slots.setdefault(delivery.envelope_id, placement.slot)
             placed.append(PlacedMessage(account.record.address, box.name, uid, box.highestmodseq))
@@ -348,6 +373,8 @@ class InMemoryMailboxStore:
         commit_patient_side()
         self.outbound.add(delivery.outbound)
         self._received_ids |= received
+        for item in placed:
+            self._changes.publish(address_key(item.account), item.folder)
         return placed
 
     async def delivered_before(

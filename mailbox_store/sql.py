@@ -40,7 +40,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, insert, select, update
+from sqlalchemy import Select, and_, case, exists, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
@@ -49,7 +49,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mailbox_store import engine as engines
 from mailbox_store.blobs import FileBlobStore
+from mailbox_store.changes import SqlChangeFeed
 from mailbox_store.group_commit import CommitStats, GroupCommitter
+from mailbox_store.imap_sql import SqlImapState, named_targets, placement_target
+from mailbox_store.imap_tables import SubscriptionRow
 from mailbox_store.invariants import (
     DEFAULT_FOLDERS,
     SystemClock,
@@ -222,7 +225,7 @@ def _revocation(at: datetime) -> dict[str, Any]:
     return {"revoked_at": at, "salt": b"", "auth_hash": b"", "sealed_bundle": b""}
 
 
-class SqlMailboxStore:
+class SqlMailboxStore(SqlImapState):
     """The mailbox store on SQLite or PostgreSQL. Make one with :meth:`open`."""
 
     def __init__(
@@ -233,8 +236,10 @@ class SqlMailboxStore:
         group_commit_max: int,
         blob_dir: Path | None = None,
         inline_blob_max: int = 64 * 1024,
+        watch_poll_interval: float = 0.25,
     ) -> None:
         self._engine = engine
+        self._feed = SqlChangeFeed(engine, poll_interval=watch_poll_interval)
         self._blobs = (
             None
             if blob_dir is None
@@ -268,6 +273,7 @@ class SqlMailboxStore:
         clock: Clock | None = None,
         blob_dir: Path | None = None,
         inline_blob_max: int = 64 * 1024,
+        watch_poll_interval: float = 0.25,
     ) -> SqlMailboxStore:
         """Connect to ``url``, migrate the schema to head, and return the store.
 
@@ -275,7 +281,8 @@ class SqlMailboxStore:
         With ``blob_dir``, :attr:`blobs` is the store's blob store: blobs of at most
         ``inline_blob_max`` bytes are committed in the database with their delivery,
         larger ones are files under ``blob_dir`` (see :mod:`mailbox_store.tiered`).
-        Raises ``Unavailable`` when the database cannot be reached.
+        Raises ``Unavailable`` when the database cannot be reached. On SQLite,
+        :meth:`watch` reads the watched folders every ``watch_poll_interval`` seconds.
         """
         engine = engines.create_engine(url, pool_size=pool_size)
         try:
@@ -290,6 +297,7 @@ class SqlMailboxStore:
             group_commit_max=group_commit_max,
             blob_dir=blob_dir,
             inline_blob_max=inline_blob_max,
+            watch_poll_interval=watch_poll_interval,
         )
 
     @property
@@ -333,6 +341,7 @@ class SqlMailboxStore:
         self._closed = True
         try:
             await self._committer.close()
+            await self._feed.close()
         finally:
             await self._engine.dispose()
 
@@ -398,6 +407,10 @@ class SqlMailboxStore:
                         }
                         for name, role in DEFAULT_FOLDERS
                     ],
+                )
+                await connection.execute(  # default folders are subscribed (LSUB clients)
+                    insert(SubscriptionRow),
+                    [{"account_id": account_id, "name": name} for name, _ in DEFAULT_FOLDERS],
                 )
                 if credentials:
                     await connection.execute(
@@ -517,6 +530,12 @@ class SqlMailboxStore:
                 FolderRow.highestmodseq,
                 func.count(MessageRow.id),
                 unseen,
+                exists()
+                .where(
+                    SubscriptionRow.account_id == FolderRow.account_id,
+                    SubscriptionRow.name == FolderRow.name,
+                )
+                .correlate(FolderRow),
             )
             .select_from(FolderRow)
             .join(AccountRow, AccountRow.id == FolderRow.account_id)
@@ -529,6 +548,7 @@ class SqlMailboxStore:
                 FolderRow.uidvalidity,
                 FolderRow.uidnext,
                 FolderRow.highestmodseq,
+                FolderRow.account_id,
             )
             .order_by(FolderRow.id)
         )
@@ -543,30 +563,22 @@ class SqlMailboxStore:
                 highestmodseq=highestmodseq,
                 messages=int(count),
                 unseen=int(unseen_count),
+                subscribed=bool(subscribed),
             )
-            for name, role, uidvalidity, uidnext, highestmodseq, count, unseen_count in rows
+            for (
+                name,
+                role,
+                uidvalidity,
+                uidnext,
+                highestmodseq,
+                count,
+                unseen_count,
+                subscribed,
+            ) in rows
         ]
 
     async def list_messages(self, address: Address, folder: str) -> list[MessageRecord]:
-        name = canonical_folder_name(folder)
-        async with self._reading() as connection:
-            folder_id = (
-                await connection.execute(
-                    select(FolderRow.id)
-                    .join(AccountRow, AccountRow.id == FolderRow.account_id)
-                    .where(AccountRow.address == address_key(address), FolderRow.name == name)
-                )
-            ).scalar_one_or_none()
-            if folder_id is None:
-                raise NotFound(f"{address} has no folder {folder!r}")
-            rows = (
-                await connection.execute(
-                    _messages_of(address)
-                    .where(MessageRow.folder_id == folder_id)
-                    .order_by(MessageRow.uid)
-                )
-            ).all()
-        return [_message_record(row) for row in rows]
+        return await self._folder_records(address, folder)  # imap_sql: one fast query
 
     async def get_message(self, address: Address, folder: str, uid: int) -> StoredMessage:
         query = _messages_of(address).where(
@@ -631,6 +643,8 @@ class SqlMailboxStore:
             row = (
                 await connection.execute(_messages_of(address).where(MessageRow.id == message_id))
             ).one()
+            await self._feed.notify_in(connection, [(address_key(address), row.name)])
+        self._feed.committed([(address_key(address), row.name)])
         return _message_record(row)
 
     # -- deliveries ---------------------------------------------------------------------
@@ -639,7 +653,9 @@ class SqlMailboxStore:
         try:
             check_delivery(delivery)
             self._ensure_open()
-            return await self._committer.submit(delivery)
+            placed = await self._committer.submit(delivery)
+            self._feed.committed((address_key(p.account), p.folder) for p in placed)
+            return placed
         finally:
             if self._blobs is not None:
                 self._blobs.release(delivery.blob)
@@ -686,7 +702,10 @@ class SqlMailboxStore:
         ).all()
         closed = {key for key, _, closed_at, *_ in rows if closed_at is not None}
         accounts = {key: account_id for key, account_id, *_ in rows}
-        folders = {(key, role): (folder_id, name) for key, _, _, role, folder_id, name in rows}
+        folders: dict[tuple[str, str | None], tuple[int, str]] = {
+            (key, role): (folder_id, name) for key, _, _, role, folder_id, name in rows
+        }
+        folders.update(await named_targets(connection, deliveries))  # APPEND: by folder name
 
         outcomes: list[_Outcome] = []
         # (delivery, [(account key, account id, folder id, folder name, placement)])
@@ -696,7 +715,7 @@ class SqlMailboxStore:
             refusal: Exception | None = None
             for placement in delivery.placements:
                 key = address_key(placement.account)
-                target = folders.get((key, placement.folder.value))
+                target = folders.get((key, placement_target(placement)))
                 if key not in accounts:
                     refusal = UnknownMailbox(f"no mailbox {placement.account}")
                 elif key in closed:
@@ -771,7 +790,7 @@ class SqlMailboxStore:
                         "modseq": modseq,
                         "flags": flags_to_text(placement.flags),
                         "seen": is_seen(placement.flags),
-                        "internal_date": now,
+                        "internal_date": placement.internal_date or now,
                         "envelope_id": delivery.envelope_id,
                     }
                 )
@@ -814,6 +833,15 @@ class SqlMailboxStore:
         received = [row for _, d, _ in accepted for row in received_id_rows(d, now)]
         if received:
             await connection.execute(insert(ReceivedIdRow), received)
+        await self._feed.notify_in(
+            connection,
+            (
+                (address_key(p.account), p.folder)
+                for outcome in outcomes
+                if not isinstance(outcome, Exception)
+                for p in outcome
+            ),
+        )
         return outcomes
 
     # -- trace --------------------------------------------------------------------------

@@ -268,3 +268,6 @@ from mailbox_store.outbound_tables import (  # noqa: E402
 )
 
 __all__ += ["OutboundMessageRow", "OutboundRecipientRow", "ReceivedIdRow"]
+# The IMAP state's tables (subscriptions, tombstones, UIDVALIDITY floors) live in their own
+# module; importing it here puts them in ``Base.metadata``.
+from mailbox_store import imap_tables as imap_tables  # noqa: E402

@@ -11,7 +11,8 @@ The hierarchy, drawn once::
     ├── AuthenticationFailed  wrong or unknown credentials (never says which)
     ├── AccountExists         creating an address that is taken
     ├── NotFound              no such message, folder or credential
-    └── Unavailable           storage cannot be reached now; the caller may retry later
+    ├── Unavailable           storage cannot be reached now; the caller may retry later
+    └── AlreadyExists         creating a folder whose name is taken
 
 Gateways map each class to their protocol's reply (SMTP code, IMAP NO/BAD, HTTP problem).
 """
@@ -29,6 +30,7 @@ __all__ = [
     "AccountExists",
     "NotFound",
     "Unavailable",
+    "AlreadyExists",
 ]
 
 
@@ -87,3 +89,7 @@ class NotFound(PliError, LookupError):
 
 class Unavailable(PliError):
     """Storage cannot be reached now; nothing was committed, the caller may retry."""
+
+
+class AlreadyExists(PliError):
+    """A folder (or another named thing) of that name exists already."""

@@ -20,8 +20,11 @@ from messaging.types import (
     AccountRecord,
     Address,
     BlobRef,
+    Changes,
     Credential,
     Delivery,
+    FlagMode,
+    FlagUpdate,
     FolderRecord,
     MailboxKind,
     MessageRecord,
@@ -44,6 +47,7 @@ __all__ = [
     "PublishedKeys",
     "Notifier",
     "Clock",
+    "ChangeWatch",
 ]
 
 
@@ -72,6 +76,23 @@ class BlobStore(Protocol):
         ...
 
     def exists(self, ref: BlobRef) -> bool: ...
+
+
+class ChangeWatch(Protocol):
+    """What :meth:`MailboxStore.watch` returns: an async iterator of changed folder names
+    that holds resources until ``aclose()`` (or until the store closes, which ends it)."""
+
+    def __aiter__(self) -> ChangeWatch: ...
+
+    async def __anext__(self) -> str: ...
+
+    async def aclose(self) -> None: ...
+
+    async def ready(self) -> None:
+        """Return once every change committed from now on will be reported (a feed that
+        listens or polls for other processes needs a moment to start). Read the state you
+        compare against after this, and no change falls between the two."""
+        ...
 
 
 class MailboxStore(Protocol):
@@ -158,6 +179,104 @@ class MailboxStore(Protocol):
 
     async def close(self) -> None:
         """Finish commits in flight, then release connections."""
+        ...
+
+    # -- IMAP mailbox state (RFC 3501, RFC 9051, RFC 7162 CONDSTORE/QRESYNC, RFC 6851 MOVE,
+    # RFC 4315 UIDPLUS). Each call is one transaction; every change bumps the folder's
+    # HIGHESTMODSEQ and gives each message it touches that MODSEQ. Folder names use "/" as
+    # the hierarchy delimiter; INBOX is case-insensitive. ``NotFound`` for an unknown
+    # account or folder.
+
+    async def folder_status(self, address: Address, folder: str) -> FolderRecord:
+        """One folder's counts and IMAP state (SELECT, STATUS). Raises ``NotFound``."""
+        ...
+
+    async def create_folder(self, address: Address, name: str) -> FolderRecord:
+        """Create a folder (and no parents: "a/b" needs no "a"). Its UIDVALIDITY is greater
+        than that of any folder the account ever had, so a folder recreated under a deleted
+        one's name is never mistaken for it. Raises ``AlreadyExists`` when the name is taken,
+        ``InvalidMessage`` for an invalid name."""
+        ...
+
+    async def rename_folder(self, address: Address, old: str, new: str) -> None:
+        """Rename ``old`` and its children (``old/…`` → ``new/…``); each keeps its UIDVALIDITY
+        and messages, subscriptions follow. Renaming INBOX creates ``new`` and moves INBOX's
+        messages into it, leaving INBOX empty (RFC 3501 §6.3.5). Raises ``NotFound``,
+        ``AlreadyExists`` when ``new`` (or a renamed child) exists."""
+        ...
+
+    async def delete_folder(self, address: Address, name: str) -> None:
+        """Delete a folder and its messages (not its children, not its subscription: RFC 3501
+        §6.3.4). Raises ``RuleViolation`` (code ``folder-role``) for INBOX and role folders,
+        ``NotFound``."""
+        ...
+
+    async def set_subscribed(self, address: Address, name: str, subscribed: bool) -> None:
+        """SUBSCRIBE / UNSUBSCRIBE. Subscribing needs an existing folder (``NotFound``);
+        unsubscribing any name succeeds."""
+        ...
+
+    async def list_subscriptions(self, address: Address) -> list[str]:
+        """Subscribed names, sorted; may name folders that no longer exist (RFC 3501 §6.3.6)."""
+        ...
+
+    async def fetch_records(
+        self, address: Address, folder: str, uids: Sequence[int]
+    ) -> list[MessageRecord]:
+        """The messages of ``uids`` that exist, in UID order; one query for any count."""
+        ...
+
+    async def update_flags(
+        self,
+        address: Address,
+        folder: str,
+        uids: Sequence[int],
+        mode: FlagMode,
+        flags: frozenset[str],
+        *,
+        unchanged_since: int | None = None,
+    ) -> FlagUpdate:
+        """STORE: add, remove or replace flags of ``uids``. ``\\Recent`` is session state and
+        is never stored (ignored here). With ``unchanged_since`` (CONDSTORE), messages whose
+        MODSEQ is greater are left alone and reported in ``failed``. Each changed message
+        gets a new MODSEQ (one per call, shared by all of them)."""
+        ...
+
+    async def expunge(
+        self, address: Address, folder: str, uids: Sequence[int] | None = None
+    ) -> list[int]:
+        """Remove the messages flagged ``\\Deleted`` (only among ``uids`` when given: UID
+        EXPUNGE), record their tombstones for ``changes_since``, return their UIDs
+        ascending. The account's key slot goes when its last copy of an envelope goes."""
+        ...
+
+    async def copy_messages(
+        self, address: Address, source: str, uids: Sequence[int], target: str
+    ) -> list[tuple[int, int]]:
+        """COPY: ``(source uid, new uid)`` pairs in source UID order (UIDPLUS COPYUID).
+        Copies share the envelope and the account's key slot (nothing re-encrypted) and keep
+        flags and INTERNALDATE. Missing UIDs are skipped. Raises ``NotFound`` when either
+        folder does not exist (the gateway answers ``NO [TRYCREATE]``)."""
+        ...
+
+    async def move_messages(
+        self, address: Address, source: str, uids: Sequence[int], target: str
+    ) -> list[tuple[int, int]]:
+        """MOVE (RFC 6851): copy then expunge from ``source`` (whatever their flags), in one
+        transaction; the source UIDs get tombstones."""
+        ...
+
+    async def changes_since(self, address: Address, folder: str, modseq: int) -> Changes:
+        """Messages changed or added after ``modseq`` and UIDs expunged after it."""
+        ...
+
+    def watch(self, address: Address) -> ChangeWatch:
+        """Folder names of ``address`` whose state changed, soon after the commit of any
+        change made by this process or another one sharing the database (PostgreSQL
+        LISTEN/NOTIFY, SQLite polling). ``"*"`` means "any folder may have changed" (a
+        folder created, renamed or deleted, or a reconnection). Events are hints to
+        coalesce: read the state with ``folder_status`` / ``changes_since``. Closing the
+        iterator (``aclose``) releases everything it held."""
         ...
 
 

@@ -23,6 +23,7 @@ import email.policy
 import io
 import logging
 import secrets
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -64,6 +65,7 @@ __all__ = ["DeliveryService", "Limits", "Submitted", "OpenedMessage"]
 _SEEN = frozenset({"\\Seen"})
 _MAX_HEADER_SECTION = 256 * 1024
 _MAX_STRUCTURE_PARSE = 2 * 1024 * 1024
+_VOUCHED_MAX = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,10 @@ class DeliveryService:
         self._limits = limits or Limits()
         self._accounts = AccountCache(store, ttl=self._limits.account_cache_seconds)
         self._relaying = relaying
+        # (sender, signing key) pairs the directory vouched for. A key once published stays
+        # among the sender's signing keys (rotations keep history), so a remembered pair
+        # stays true; only pairs found are kept, so a new key is never missed.
+        self._vouched: OrderedDict[tuple[str, bytes], None] = OrderedDict()
 
     @property
     def operator_public_key(self) -> crypto.SigningPublicKey:
@@ -408,8 +414,16 @@ class DeliveryService:
         if header.provenance == Provenance.GATEWAY.value:
             trusted = header.signer == self._operator_key.public
         else:
-            known = await self._keys.signing_keys(Address.parse(header.sender))
-            trusted = header.signer.raw in known
+            pair = (header.sender, header.signer.raw)
+            trusted = pair in self._vouched
+            if not trusted:
+                known = await self._keys.signing_keys(Address.parse(header.sender))
+                trusted = header.signer.raw in known
+            if trusted:  # reading a folder opens many messages of few senders
+                self._vouched[pair] = None
+                self._vouched.move_to_end(pair)
+                if len(self._vouched) > _VOUCHED_MAX:
+                    self._vouched.popitem(last=False)
         return SignatureStatus.VALID if trusted else SignatureStatus.UNKNOWN_SIGNER
 
     async def route(self, recipient: Address) -> bool:
@@ -429,6 +443,90 @@ class DeliveryService:
             return await self._store.list_messages(address, folder)
         except NotFound:
             raise NotFound(f"{address} has no folder {folder!r}") from None
+
+    # -- APPEND (RFC 3501 §6.3.11, RFC 4315 APPENDUID, RFC 7889 APPENDLIMIT) ---------------
+
+    @property
+    def append_limit(self) -> int:
+        """The largest message :meth:`append` accepts (the ``APPENDLIMIT`` to announce)."""
+        return self._limits.max_message_size
+
+    async def append(
+        self,
+        address: Address,
+        keys: crypto.MailboxKeys,
+        folder: str,
+        message: bytes | BinaryIO,
+        *,
+        flags: frozenset[str] = frozenset(),
+        internal_date: datetime | None = None,
+        size: int | None = None,
+    ) -> PlacedMessage:
+        """File a plaintext message uploaded by the account itself into one of its folders.
+
+        Sealed (in a worker thread) for the account's own key only and signed by it:
+        provenance ``e2e``, sender and only recipient the account, since the account is
+        who vouches for it. Durable when this returns (APPEND OK). Raises
+        ``InvalidMessage`` above :attr:`append_limit` (nothing stored), ``NotFound`` for
+        an unknown folder (the gateway answers ``NO [TRYCREATE]``), ``RuleViolation`` when
+        ``keys`` are not the account's.
+        """
+        account = await self._accounts.get(address)
+        _raise_if(check_sender(account, address))
+        assert account is not None  # noqa: S101 - check_sender refused None above
+        if account.signing_key != keys.signing_public.raw:
+            raise RuleViolation("wrong-key", f"the unlocked keys are not those of {address}")
+        source, size = _as_source(message, size)
+        _raise_if(check_size(size, self._limits.max_message_size))
+        kind = _classify(source, size)
+        stored_flags = frozenset(f for f in flags if f.lower() != "\\recent")  # session state
+        for flag in stored_flags:  # refused before sealing: no orphan blob for a bad flag
+            if not flag or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in flag):
+                raise InvalidMessage(f"invalid flag {flag!r}")
+        now = self._clock.now()
+        random_ids = secrets.token_bytes(32)
+        header = crypto.RoutingHeader(
+            envelope_id=random_ids[:16].hex(),
+            thread_id=random_ids[16:].hex(),
+            kind=kind.value,
+            sender=str(address),
+            recipients=(str(address),),
+            size=size,
+            date=_rfc3339(now),
+            provenance=Provenance.E2E.value,
+            signer=keys.signing_key.public,
+            gateway=None,
+        )
+        blob, slots = await asyncio.to_thread(
+            self._seal, header, source, keys.signing_key, [keys.encryption_public]
+        )
+        [placed] = await self._store.deliver(
+            Delivery(
+                envelope_id=header.envelope_id,
+                thread_id=header.thread_id,
+                kind=kind,
+                sender=address,
+                recipients=(address,),
+                provenance=Provenance.E2E,
+                date=now,
+                plaintext_size=size,
+                blob=blob,
+                placements=(
+                    Placement(address, folder, slots[0], stored_flags, internal_date or now),
+                ),
+                trace=(
+                    TraceEntry(
+                        actor=str(address),
+                        action="append",
+                        subject=str(address),
+                        at=now,
+                        details={"envelope": header.envelope_id, "folder": folder},
+                    ),
+                ),
+            )
+        )
+        self._notifier.publish(placed.account, f"exists {placed.folder} {placed.uid}")
+        return placed
 
 
 def _raise_if(violations: list[Violation]) -> None:

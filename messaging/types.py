@@ -40,6 +40,9 @@ __all__ = [
     "PlacedMessage",
     "TraceEntry",
     "StoredMessage",
+    "FlagMode",
+    "FlagUpdate",
+    "Changes",
 ]
 
 _LOCAL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
@@ -187,6 +190,8 @@ class FolderRecord:
     highestmodseq: int
     messages: int
     unseen: int
+    subscribed: bool = False
+    """In the account's subscription list (RFC 3501 §6.3.6, LSUB; RFC 9051 LIST SUBSCRIBED)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,9 +207,12 @@ class Placement:
     """Where one copy of a delivered envelope goes, with the key slot that opens it."""
 
     account: Address
-    folder: FolderRole
+    folder: FolderRole | str
+    """A role (a delivery: the account's folder with that role) or a folder name (APPEND)."""
     slot: bytes
     flags: frozenset[str] = frozenset()
+    internal_date: datetime | None = None
+    """The IMAP INTERNALDATE to record (APPEND); None means the time of the commit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,3 +289,43 @@ class TraceEntry:
     subject: str
     at: datetime
     details: dict[str, str] = field(default_factory=dict)
+
+
+class FlagMode(StrEnum):
+    """How :meth:`~messaging.ports.MailboxStore.update_flags` applies flags (RFC 3501 §6.4.6
+    STORE ``+FLAGS`` / ``-FLAGS`` / ``FLAGS``)."""
+
+    ADD = "add"
+    REMOVE = "remove"
+    REPLACE = "replace"
+
+
+@dataclass(frozen=True, slots=True)
+class FlagUpdate:
+    """The outcome of a flag update (RFC 3501 §6.4.6, RFC 7162 §3.1.3).
+
+    ``updated``: every requested message that exists and passed the ``UNCHANGEDSINCE`` test,
+    in UID order, with its flags and MODSEQ after the update (a message whose flags did not
+    change keeps its MODSEQ). ``failed``: the UIDs refused because their MODSEQ was greater
+    than ``UNCHANGEDSINCE`` (the ``[MODIFIED …]`` response code), ascending. UIDs that do
+    not exist are in neither list.
+    """
+
+    updated: list[MessageRecord]
+    failed: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What changed in a folder after a MODSEQ (RFC 7162 §3.1.4.1 CHANGEDSINCE, §3.2.5.1
+    QRESYNC).
+
+    ``records``: messages added or whose flags changed with MODSEQ greater than the one
+    asked, in UID order. ``vanished``: UIDs expunged after it, ascending (from the folder's
+    tombstones). ``highestmodseq``: the folder's HIGHESTMODSEQ at the time of the read.
+    """
+
+    records: list[MessageRecord]
+    vanished: list[int]
+    highestmodseq: int
+    uidvalidity: int

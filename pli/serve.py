@@ -17,11 +17,14 @@ from collections.abc import Generator
 
 import uvicorn
 
+from gateway_imap import ImapServer, ImapSettings, ReaderLimits, SessionSettings
+from messaging.mailbox_session import MailboxAccess
 from pli.logs import configure_logging
 from pli.purge import purge_periodically
 from pli.settings import Settings, check_safety
 from pli.smtp_wiring import allowlist_source, smtp_fronts, smtp_ports
-from pli.wiring import open_pli, tls_files
+from pli.tls import server_context
+from pli.wiring import Pli, open_pli, tls_files
 from web import AccountAuthenticator, WebSettings, create_app
 
 __all__ = ["serve"]
@@ -93,6 +96,9 @@ async def serve(settings: Settings) -> int:
     if pli.relay is not None:  # the outbound relay: docs/operations.md, "Outbound relay"
         relay_task = asyncio.create_task(pli.relay.run(stop))
         fronts.append(("relay", f"outbound queue, {len(settings.relay_routes)} static routes"))
+    imap = await _start_imap(settings, pli)
+    fronts.append(("imap", f"imap://{settings.host}:{imap.port}"))
+    fronts.append(("imaps", f"imaps://{settings.host}:{imap.imaps_port}"))
     for name, where in fronts:
         sys.stdout.write(f"{name:<11} {where}\n")
         log.info("listening", extra={"front": name, "address": where})
@@ -106,6 +112,7 @@ async def serve(settings: Settings) -> int:
     http.should_exit = True
     # SMTP sessions committing a message answer it before the store closes.
     await smtp.stop(grace=settings.shutdown_grace_seconds)
+    await imap.close(settings.shutdown_grace_seconds)
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(http_task, settings.shutdown_grace_seconds)
     if relay_task is not None:  # attempts in flight end within relay_timeout_seconds
@@ -114,3 +121,34 @@ async def serve(settings: Settings) -> int:
     await pli.close()
     log.info("stopped")
     return 0
+
+
+async def _start_imap(settings: Settings, pli: Pli) -> ImapServer:
+    """The IMAP gateway: STARTTLS on ``imap_port``, implicit TLS on ``imaps_port``."""
+    imap = ImapServer(
+        access=MailboxAccess(
+            store=pli.store, delivery=pli.delivery, cache_bytes=settings.imap_cache_bytes
+        ),
+        accounts=pli.accounts,
+        tls_context=server_context(tls_files(settings)),
+        settings=ImapSettings(
+            host=settings.host,
+            port=settings.imap_port,
+            imaps_port=settings.imaps_port,
+            max_connections=settings.imap_max_connections,
+            session=SessionSettings(
+                limits=ReaderLimits(
+                    max_line=settings.imap_max_line,
+                    max_command=settings.imap_max_command,
+                    max_literal_unauthenticated=settings.imap_max_literal_unauthenticated,
+                    max_literal=settings.imap_max_literal,
+                    max_append=settings.max_message_size,
+                    max_depth=settings.imap_max_depth,
+                ),
+                login_timeout=settings.imap_login_timeout_seconds,
+                idle_timeout=settings.imap_idle_timeout_seconds,
+            ),
+        ),
+    )
+    await imap.start()
+    return imap

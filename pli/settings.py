@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     smtp_port: int = 2525
     submission_port: int = 2587
     imap_port: int = 2143
+    imaps_port: int = 2993
+    """IMAP over implicit TLS (RFC 8314); ``imap_port`` offers STARTTLS."""
 
     # TLS: certificates under the trust space's authority in production; ``pli init`` makes a
     # local authority under $PLI_HOME/tls when these are unset (see pli/tls.py).
@@ -119,6 +121,23 @@ class Settings(BaseSettings):
     smtp_auth_failure_delay_seconds: float = 1.0
     smtp_timeout_seconds: float = 300.0
     smtp_crl_refresh_seconds: float = 3600.0
+    # IMAP gateway limits (gateway_imap/parser.py checks them before reading a byte of a
+    # literal, and before authentication).
+    imap_max_line: int = 64 * 1024
+    imap_max_command: int = 256 * 1024
+    imap_max_literal_unauthenticated: int = 4096
+    imap_max_literal: int = 64 * 1024
+    imap_max_depth: int = 16
+    imap_login_timeout_seconds: float = 60.0
+    imap_idle_timeout_seconds: float = 30 * 60.0
+    imap_max_connections: int = 1000
+    imap_cache_bytes: int = 32 * 1024 * 1024
+    """Decrypted messages kept per IMAP session (least recently used out)."""
+
+    watch_poll_interval: float = 0.25
+    """Seconds between two reads of the watched folders' state on SQLite, which has no
+    notifications (IDLE hears of other processes' changes within this); PostgreSQL uses
+    LISTEN/NOTIFY and ignores it."""
 
     @classmethod
     def settings_customise_sources(

@@ -128,6 +128,7 @@ async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
         group_commit_max=settings.group_commit_max,
         blob_dir=settings.resolved_blob_dir,
         inline_blob_max=settings.inline_blob_max,
+        watch_poll_interval=settings.watch_poll_interval,
     )
     try:
         directory = await SqlDirectory.open(url, clock=clock)

@@ -47,6 +47,10 @@ STORE_TABLES = {
     "outbound_messages",
     "outbound_recipients",
     "received_message_ids",
+    # store_0004: IMAP state
+    "folder_subscriptions",
+    "expunged_messages",
+    "uidvalidity_floors",
 }
 
 

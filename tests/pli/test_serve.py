@@ -20,6 +20,8 @@ def start(pli: Pli) -> tuple[subprocess.Popen[str], dict[str, str]]:
         "PLI_SUBMISSION_PORT": "0",
         "PLI_SUBMISSIONS_PORT": "0",
     }
+    env = pli.env() | {"PLI_HTTP_PORT": "0"}
+    env |= {"PLI_IMAP_PORT": "0", "PLI_IMAPS_PORT": "0"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "pli", "serve"],
         stdout=subprocess.PIPE,

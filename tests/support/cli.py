@@ -20,6 +20,8 @@ FREE_PORTS = {
     "PLI_SMTP_PORT": "0",
     "PLI_SUBMISSION_PORT": "0",
     "PLI_SUBMISSIONS_PORT": "0",
+    "PLI_IMAP_PORT": "0",
+    "PLI_IMAPS_PORT": "0",
 }
 
 
