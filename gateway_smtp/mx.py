@@ -8,7 +8,8 @@ One transaction, step by step:
 - ``MAIL``: TLS is on (``530 5.7.0`` otherwise, from aiosmtpd's ``require_starttls``); the
   peer presented a certificate chaining to the anchor (``530 5.7.0``); the sender's domain —
   the certificate's name for a null sender (bounces, receipts) — is on the allow-list
-  (``550 5.7.1``).
+  (``550 5.7.1``), and is not one of ours (``550 5.7.1``: local users submit, peers never
+  speak for them).
 - ``RCPT``: a local mailbox (``550 5.7.1`` for any other domain: an MX never relays), known
   (``550 5.1.1``), open (``550 5.2.1``), at most ``max_recipients`` (``452 4.5.3``).
 - ``DATA``: framing and MIME hygiene (:mod:`gateway_smtp.hygiene`), then the delivery
@@ -123,6 +124,12 @@ class MxHandler:
             domain = parsed.domain
         if not self._allowlist.allows(domain):
             return await self._refuse(server, R.NOT_ALLOWED_DOMAIN, subject=address, stage="mail")
+        if address != NULL_SENDER and is_local_domain(domain, self._local_domain):
+            # Our own users submit through 587/465 with their keys; a peer claiming one of our
+            # addresses would let it speak as a local patient or doctor to the patient rules.
+            return await self._refuse(
+                server, R.LOCAL_SENDER_FROM_PEER, subject=address, stage="mail"
+            )
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return str(R.SENDER_OK)

@@ -98,6 +98,12 @@ class R:
     NOT_ALLOWED_DOMAIN = Reply(
         550, "5.7.1", "Sender domain is not in the trust space", "domain-not-allowed"
     )
+    LOCAL_SENDER_FROM_PEER = Reply(
+        550,
+        "5.7.1",
+        "Mail from this domain is submitted here, not relayed by a peer",
+        "local-sender-from-peer",
+    )
     RELAY_DENIED = Reply(550, "5.7.1", "Recipient domain is not in the trust space", "relay-denied")
     NO_RELAY_HERE = Reply(550, "5.7.1", "Relaying not permitted here", "relay-denied")
     SENDER_NOT_OWNED = Reply(

@@ -162,6 +162,15 @@ async def test_a_sender_domain_off_the_allow_list_is_refused_550_5_7_1(world: Sm
     assert await world.everything() == []
 
 
+async def test_a_peer_cannot_send_as_one_of_our_own_addresses(world: SmtpWorld) -> None:
+    for sender in (str(PATIENT), "someone@pli.test", f"x@{DOCTOR.domain}"):
+        replies = await in_thread(deliver, world, world.certs.peer, sender, [str(DOCTOR)], b"")
+        assert replies == [
+            (550, b"5.7.1 Mail from this domain is submitted here, not relayed by a peer")
+        ], sender
+    assert await world.everything() == []
+
+
 async def test_an_internationalised_peer_domain_is_matched_in_either_form(world: SmtpWorld) -> None:
     payload = note("secretariat@xn--hpital-exemple-0ob.test", str(DOCTOR)) + b"\r\n.\r\n"
     replies = await in_thread(
