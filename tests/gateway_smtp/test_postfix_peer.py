@@ -29,8 +29,8 @@ def test_one_postfix_relays_to_another_over_mutual_tls(tmp_path: Path) -> None:
         [received] = destination.wait_for("bob", 1)
         assert b"<relayed@source.test>" in received
         # The destination verified the source's certificate, and the source the destination's.
-        assert "Trusted TLS connection established from" in destination.log()
-        assert "Verified TLS connection established to" in source.log()
+        destination.wait_for_log("Trusted TLS connection established from")
+        source.wait_for_log("Verified TLS connection established to")
         # Postfix refuses a client without a certificate (the session is aborted)…
         with smtplib.SMTP("127.0.0.1", destination.port, timeout=10) as anonymous:
             anonymous.starttls(context=ca.client_context())
@@ -39,7 +39,7 @@ def test_one_postfix_relays_to_another_over_mutual_tls(tmp_path: Path) -> None:
             except smtplib.SMTPServerDisconnected:
                 code = 421
             assert code >= 400
-        assert "No client certificate presented" in destination.log()
+        destination.wait_for_log("No client certificate presented")
         # … and anything before STARTTLS.
         with smtplib.SMTP("127.0.0.1", destination.port, timeout=10) as plain:
             code, _ = plain.mail("x@source.test")

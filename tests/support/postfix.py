@@ -243,6 +243,16 @@ class PostfixPeer:
     def log(self) -> str:
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
 
+    def wait_for_log(self, text: str, timeout: float = 15.0) -> str:
+        """The log once it holds ``text``: Postfix's log daemon writes it asynchronously."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            log = self.log()
+            if text in log:
+                return log
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} not in Postfix's log:\n{self.log()[-4000:]}")
+
     def messages(self, mailbox: str) -> list[bytes]:
         """What the mailbox received, oldest first."""
         new = self.mail_dir / self.domain / mailbox / "new"
