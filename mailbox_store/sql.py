@@ -38,7 +38,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, and_, case, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -105,6 +105,9 @@ from messaging.types import (
     StoredMessage,
     TraceEntry,
 )
+
+if TYPE_CHECKING:  # imported when asked for: it imports this package's tables
+    from mailbox_store.api_state import SqlApiState
 
 __all__ = ["SqlMailboxStore"]
 
@@ -304,6 +307,12 @@ class SqlMailboxStore:
             if data is not None:
                 rows.append({"digest": delivery.blob.digest, "data": data})
         return rows
+
+    def api_state(self) -> SqlApiState:
+        """The application API's state, in this store's database (``api_state.py``)."""
+        from mailbox_store.api_state import SqlApiState
+
+        return SqlApiState(self._engine)
 
     @property
     def stats(self) -> CommitStats:

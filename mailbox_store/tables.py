@@ -254,3 +254,7 @@ class TraceRow(Base):
         Index("ix_trace_at_id", "at", "id"),
         Index("ix_trace_subject_at_id", "subject", "at", "id"),
     )
+
+
+# The application API's tables share this metadata (imported last: they subclass Base).
+from mailbox_store import api_tables as _api_tables  # noqa: E402, F401

@@ -23,7 +23,7 @@ from mailbox_store.migrate import (
 from mailbox_store.tables import Base
 from tests.mailbox_store import factories as f
 
-HEAD = "store_0002"
+HEAD = "store_0006"
 STORE_TABLES = {
     "inline_blobs",
     "accounts",
@@ -34,6 +34,12 @@ STORE_TABLES = {
     "messages",
     "key_slots",
     "trace",
+    # store_0006: the application API's state
+    "api_clients",
+    "api_idempotency",
+    "api_sends",
+    "api_webhooks",
+    "api_webhook_deliveries",
 }
 
 
