@@ -258,3 +258,6 @@ class TraceRow(Base):
 
 # The application API's tables share this metadata (imported last: they subclass Base).
 from mailbox_store import api_tables as _api_tables  # noqa: E402, F401
+
+# The webmail's tables share this metadata too (store_0007_webmail).
+from mailbox_store import webmail_tables as _webmail_tables  # noqa: E402, F401

@@ -74,6 +74,13 @@ async def seed(pli: Pli, out: TextIO) -> int:
                 handle.write(f"{text} {secret}\n")
         known.update(created)
         await _seed_messages(pli, created)
+        if pli.webmail is not None:
+            # Demo only: the patient's sign-in codes go to demo-signin-codes.txt, never here.
+            patient = _address(pli, DEMO_ACCOUNTS[-1])
+            if str(patient) in created:
+                await pli.webmail.set_preferences(
+                    patient, notify_email="camille.durand@example.org", language="fr"
+                )
     rows = [
         [str(_address(pli, a)), a.kind.value, known.get(str(_address(pli, a)), "(unknown)")]
         for a in DEMO_ACCOUNTS

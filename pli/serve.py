@@ -19,8 +19,9 @@ import uvicorn
 
 from pli.logs import configure_logging
 from pli.settings import Settings, check_safety
-from pli.wiring import open_pli
+from pli.wiring import demo_codes_file, open_pli
 from web import AccountAuthenticator, WebSettings, create_app
+from web.webmail import include_webmail
 
 __all__ = ["serve"]
 
@@ -64,6 +65,8 @@ async def serve(settings: Settings) -> int:
         authenticator=AccountAuthenticator(pli.accounts),
         settings=WebSettings(),
     )
+    if pli.webmail is not None:
+        include_webmail(app, pli.webmail)
     config = uvicorn.Config(
         app,
         log_config=None,
@@ -76,6 +79,10 @@ async def serve(settings: Settings) -> int:
     while not http.started and not http_task.done():
         await asyncio.sleep(0.01)
     fronts = [("http", f"http://{settings.host}:{http_port}")]
+    if pli.webmail is not None:
+        fronts.append(("webmail", f"http://{settings.host}:{http_port}/webmail/"))
+        if settings.demo and settings.smarthost_host is None:
+            fronts.append(("codes", f"{demo_codes_file(settings)}  (DEMO ONLY: sign-in codes)"))
     for name, where in fronts:
         sys.stdout.write(f"{name:<11} {where}\n")
         log.info("listening", extra={"front": name, "address": where})

@@ -74,6 +74,17 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = 30.0
     log_level: str = "INFO"
 
+    # Webmail (messaging/webmail.py): session lifetimes and one-time sign-in codes, which go
+    # through this smarthost (none: codes cannot be sent, except to a file in demo mode).
+    webmail_session_idle_seconds: int = 15 * 60
+    webmail_session_max_seconds: int = 8 * 3600
+    webmail_code_seconds: int = 10 * 60
+    webmail_code_attempts: int = 5
+    smarthost_host: str | None = None
+    smarthost_port: int = 587
+    smarthost_starttls: bool = True
+    notice_from: str | None = None
+
     @classmethod
     def settings_customise_sources(
         cls,

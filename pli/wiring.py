@@ -13,6 +13,7 @@ import crypto
 from directory import SqlDirectory
 from directory.keys import TransparentKeyDirectory
 from mailbox_store import SqlMailboxStore, TieredBlobStore
+from mailbox_store.webmail import SqlWebmailStore
 from messaging import (
     AccountService,
     DeliveryService,
@@ -20,9 +21,13 @@ from messaging import (
     Limits,
     SystemClock,
 )
+from messaging.notices import NoticeNotSent
 from messaging.ports import Clock
+from messaging.sealed import SealedIntake
+from messaging.signin_codes import CodeSender, DemoCodeSender, SignInCode, SmtpCodeSender
 from messaging.transparency import KeyVerifier
 from messaging.verified_keys import VerifiedKeyDirectory
+from messaging.webmail import WebmailLimits, WebmailService
 from pli.secrets import InstanceSecrets, create_secrets, load_secrets
 from pli.settings import Settings
 from pli.tls import TlsFiles, ensure_local_authority
@@ -45,10 +50,14 @@ class Pli:
     clock: Clock
     accounts: AccountService
     delivery: DeliveryService
+    webmail: WebmailService | None = None
+    webmail_store: SqlWebmailStore | None = None
 
     async def close(self) -> None:
         """Finish the commits in flight, remember the trusted log head, release databases."""
         try:
+            if self.webmail_store is not None:
+                await self.webmail_store.close()
             await self.store.close()
         finally:
             _save_trusted_head(self.settings, self.keys.verifier.state())
@@ -148,7 +157,7 @@ async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
         operator_key=secrets.operator_key,
         limits=Limits(settings.max_message_size, settings.max_recipients),
     )
-    return Pli(
+    pli = Pli(
         settings,
         secrets,
         store,
@@ -161,3 +170,53 @@ async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
         accounts,
         delivery,
     )
+    pli.webmail_store = SqlWebmailStore.open(url)
+    pli.webmail = WebmailService(
+        store=store,
+        blobs=store.blobs,
+        sessions=pli.webmail_store,
+        accounts=accounts,
+        intake=SealedIntake(
+            store=store,
+            blobs=store.blobs,
+            keys=keys,
+            notifier=notifier,
+            clock=clock,
+            limits=Limits(settings.max_message_size, settings.max_recipients),
+        ),
+        codes=code_sender(settings),
+        notifier=notifier,
+        clock=clock,
+        instance_secret=secrets.instance_key,
+        operator_key=secrets.operator_key.public.raw,
+        limits=WebmailLimits(
+            session_idle_seconds=settings.webmail_session_idle_seconds,
+            session_max_seconds=settings.webmail_session_max_seconds,
+            code_seconds=settings.webmail_code_seconds,
+            code_attempts=settings.webmail_code_attempts,
+        ),
+    )
+    return pli
+
+
+def demo_codes_file(settings: Settings) -> Path:
+    return settings.home / "demo-signin-codes.txt"
+
+
+class _NoCodeSender:
+    async def send_code(self, code: SignInCode) -> None:  # noqa: ARG002 - refuses any
+        raise NoticeNotSent("no smarthost is configured for sign-in codes", permanent=True)
+
+
+def code_sender(settings: Settings) -> CodeSender:
+    """The smarthost when configured; in demo mode only, a file in the data directory."""
+    if settings.smarthost_host is not None:
+        return SmtpCodeSender(
+            settings.smarthost_host,
+            settings.smarthost_port,
+            settings.notice_from or f"no-reply@{settings.domain}",
+            settings.smarthost_starttls,
+        )
+    if settings.demo:
+        return DemoCodeSender(demo_codes_file(settings))
+    return _NoCodeSender()
