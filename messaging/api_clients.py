@@ -36,7 +36,7 @@ from typing import Protocol
 from messaging.accounts import AccountService, NewAppPassword, UnlockedAccount
 from messaging.errors import AuthenticationFailed, MailboxClosed, NotFound, RuleViolation
 from messaging.ports import Clock, MailboxStore
-from messaging.types import Address, CredentialKind, MailboxKind
+from messaging.types import Address, Credential, CredentialKind, MailboxKind
 
 __all__ = [
     "LIVE_SECRETS",
@@ -318,6 +318,14 @@ class ApiClientService:
             # client's secret): not this client's.
             raise AuthenticationFailed()
         return AuthenticatedClient(client, unlocked)
+
+    async def credentials_of(self, client: ApiClient) -> list[Credential]:
+        """The live secrets of ``client`` (their hashes and sealed key bundles)."""
+        return [
+            c
+            for c in await self._accounts.list_app_passwords(client.address)
+            if c.label == _label(client.client_id)
+        ]
 
     async def list_clients(self) -> list[ApiClient]:
         return await self._state.list_clients()

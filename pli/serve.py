@@ -17,10 +17,12 @@ from collections.abc import Generator
 
 import uvicorn
 
+from pli.api_wiring import api_services
 from pli.logs import configure_logging
 from pli.settings import Settings, check_safety
 from pli.wiring import demo_codes_file, open_pli
 from web import AccountAuthenticator, WebSettings, create_app
+from web.webhooks import WebhookWorker
 from web.webmail import include_webmail
 
 __all__ = ["serve"]
@@ -64,7 +66,10 @@ async def serve(settings: Settings) -> int:
         key_log=pli.key_log,
         authenticator=AccountAuthenticator(pli.accounts),
         settings=WebSettings(),
+        api=(api := api_services(pli)),
     )
+    worker_stop = asyncio.Event()
+    worker = asyncio.create_task(WebhookWorker(api).run(worker_stop))
     if pli.webmail is not None:
         include_webmail(app, pli.webmail)
     config = uvicorn.Config(
@@ -94,6 +99,10 @@ async def serve(settings: Settings) -> int:
     http.should_exit = True
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(http_task, settings.shutdown_grace_seconds)
+    worker_stop.set()
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(worker, settings.shutdown_grace_seconds)
+    await app.state.api_trace.close()
     await pli.close()
     log.info("stopped")
     return 0

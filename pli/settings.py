@@ -85,6 +85,15 @@ class Settings(BaseSettings):
     smarthost_starttls: bool = True
     notice_from: str | None = None
 
+    # Application API (web/api): token lifetime, each client's default rate, the addresses
+    # of the TLS terminator trusted to forward client certificates (RFC 8705), webhooks.
+    api_token_seconds: int = 600
+    api_rate_per_minute: float = 6000.0
+    api_request_timeout_seconds: float = 60.0
+    api_trusted_proxies: list[str] = Field(default_factory=list)
+    api_webhook_max_attempts: int = 8
+    api_webhook_allow_http: bool = False
+
     @classmethod
     def settings_customise_sources(
         cls,
