@@ -85,6 +85,50 @@ def _route_template(app: FastAPI, request: Request) -> str:
     return "(no route)"
 
 
+_API_PREFIXES = ("/v1/oauth", "/v1/messages", "/v1/mailbox", "/v1/webhooks")
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details; `errors` names the fields at fault",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "error": {"type": "string", "description": "RFC 6749 §5.2 code (token endpoint)"},
+        "error_description": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "in", "message"],
+                "properties": {
+                    "field": {"type": "string"},
+                    "in": {"type": "string"},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
+def _problem_responses(schema: dict[str, Any]) -> None:
+    """Every error of the application API is documented as what it is: problem+json."""
+    schema["components"]["schemas"]["Problem"] = _PROBLEM_SCHEMA
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith(_API_PREFIXES):
+            continue
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status in ("400", "401", "403", "404", "408", "409", "413", "415", "422", "429"):
+                if status in responses or status in ("400", "401", "413", "415", "422", "429"):
+                    entry = responses.setdefault(status, {"description": "A problem"})
+                    entry["content"] = problem
+            responses.pop("default", None)
+
+
 def install(app: FastAPI, services: ApiServices) -> ApiContext:
     context = ApiContext(
         services=services, tokens=TokenStore(max_tokens=services.settings.max_tokens)
@@ -137,6 +181,7 @@ def install(app: FastAPI, services: ApiServices) -> ApiContext:
             for name, definition in body.pop("$defs", {}).items():
                 components.setdefault(name, definition)
             components[model.__name__] = body
+        _problem_responses(schema)
         app.openapi_schema = schema
         return schema
 
