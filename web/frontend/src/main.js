@@ -267,7 +267,8 @@ function listen() {
   if (state.events) return;
   state.events = new EventSource("/webmail/api/events");
   state.events.addEventListener("mailbox", (event) => {
-    if (event.data.startsWith("exists")) {
+    // Only new mail in the inbox is news; the Sent copy of one's own message is not.
+    if (event.data.startsWith("exists INBOX ")) {
       state.flash = t("newMail");
       const hash = location.hash || "#/inbox";
       if (hash.startsWith("#/inbox") || hash.startsWith("#/sent")) route();
@@ -328,7 +329,7 @@ function when(iso) {
   return new Date(iso).toLocaleString(language() === "en" ? "en-GB" : "fr-FR", { dateStyle: "medium", timeStyle: "short" });
 }
 
-async function listScreen(folder) {
+async function listScreen(folder, mine) {
   const main = render(folder === "INBOX" ? t("inbox") : t("sent"), status(t("loading")));
   const flash = state.flash;
   state.flash = null;
@@ -342,6 +343,7 @@ async function listScreen(folder) {
   const items = [];
   for (const record of records.slice(0, 100)) {
     const opened = await openMessage(record.id);
+    if (stale(mine)) return;
     const subject = opened.message?.subject || t("noSubject");
     items.push(
       h(
@@ -357,6 +359,7 @@ async function listScreen(folder) {
       ),
     );
   }
+  if (stale(mine)) return;
   main.replaceChildren(
     main.firstChild,
     flash ? status(flash) : "",
@@ -375,7 +378,7 @@ function signatureText(opened) {
   return [t("sigUnknown"), "warn"];
 }
 
-async function readScreen(id) {
+async function readScreen(id, mine) {
   const main = render(t("read"), status(t("loading")));
   let opened;
   try {
@@ -384,6 +387,7 @@ async function readScreen(id) {
     main.replaceChildren(main.firstChild, status(t("error"), "error"));
     return;
   }
+  if (stale(mine)) return;
   if (opened.error) {
     main.replaceChildren(main.firstChild, status(t("openFailed"), "error"));
     return;
@@ -435,10 +439,11 @@ function reasonOf(error) {
   return local !== key ? local : error.body?.detail || t("error");
 }
 
-async function composeScreen(replyTo = null) {
+async function composeScreen(replyTo, mine) {
   let original = null;
   if (replyTo) {
     original = await openMessage(replyTo);
+    if (stale(mine)) return;
   }
   const out = h("div", { "aria-live": "polite" });
   const subject = original?.message ? (original.message.subject.startsWith("Re:") ? original.message.subject : `Re: ${original.message.subject}`) : "";
@@ -514,7 +519,7 @@ function newAppPassword() {
   return symbols.match(/.{4}/g).join("-");
 }
 
-async function settingsScreen() {
+async function settingsScreen(_mine) {
   const flash = state.flash;
   state.flash = null;
   const prefsOut = h("div", { "aria-live": "polite" });
@@ -643,25 +648,39 @@ async function settingsScreen() {
 
 // -- routing --------------------------------------------------------------------------------
 
+// Screens load asynchronously; a screen whose route is no longer the current one must not
+// draw over the one that replaced it (a live update while writing, a quick click).
+let routeCount = 0;
+
+function stale(mine) {
+  return mine !== routeCount;
+}
+
 async function route() {
+  const mine = ++routeCount;
+  delete document.body.dataset.screen;
   const hash = location.hash || "#/inbox";
   const [, screen, arg] = hash.match(/^#\/([a-z]+)\/?(.*)$/) || [null, "inbox", ""];
+  let shown = screen;
   if (!state.keys) {
-    if (screen === "code") return codeScreen();
-    if (screen === "recover") return signInScreen("recovery");
-    if (state.session && screen !== "signin") return unlockScreen();
-    return signInScreen("passphrase");
+    if (screen === "code") codeScreen();
+    else if (screen === "recover") signInScreen("recovery");
+    else if (state.session && screen !== "signin") (shown = "unlock"), unlockScreen();
+    else (shown = "signin"), signInScreen("passphrase");
+  } else {
+    try {
+      if (screen === "read" && arg) await readScreen(decodeURIComponent(arg), mine);
+      else if (screen === "reply" && arg) await composeScreen(decodeURIComponent(arg), mine);
+      else if (screen === "compose") await composeScreen(null, mine);
+      else if (screen === "sent") await listScreen("Sent", mine);
+      else if (screen === "settings") await settingsScreen(mine);
+      else (shown = "inbox"), await listScreen("INBOX", mine);
+    } catch (error) {
+      if (!stale(mine)) render(t("error"), status(String(error.message || error), "error"));
+    }
   }
-  try {
-    if (screen === "read" && arg) return await readScreen(decodeURIComponent(arg));
-    if (screen === "reply" && arg) return await composeScreen(decodeURIComponent(arg));
-    if (screen === "compose") return await composeScreen();
-    if (screen === "sent") return await listScreen("Sent");
-    if (screen === "settings") return await settingsScreen();
-    return await listScreen("INBOX");
-  } catch (error) {
-    render(t("error"), status(String(error.message || error), "error"));
-  }
+  // For people with assistive technology and for the tests: which screen is complete.
+  if (!stale(mine)) document.body.dataset.screen = shown;
 }
 
 async function start() {

@@ -26,9 +26,12 @@ function bytesOfLatin1(text) {
 }
 
 function base64Bytes(text) {
-  const clean = text.replace(/[^A-Za-z0-9+/]/g, "");
+  let clean = text.replace(/[^A-Za-z0-9+/]/g, "");
+  // Padding was dropped with the line breaks; a lone trailing symbol carries no byte.
+  if (clean.length % 4 === 1) clean = clean.slice(0, -1);
+  clean += "=".repeat((4 - (clean.length % 4)) % 4);
   try {
-    return bytesOfLatin1(atob(clean.slice(0, clean.length - (clean.length % 4))));
+    return bytesOfLatin1(atob(clean));
   } catch {
     return new Uint8Array();
   }
