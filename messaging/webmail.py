@@ -172,6 +172,8 @@ class WebmailService:
         clock: Clock,
         instance_secret: bytes,
         operator_key: bytes | None = None,
+        log_key: bytes | None = None,
+        log_id: str | None = None,
         limits: WebmailLimits | None = None,
     ) -> None:
         self._store = store
@@ -185,6 +187,9 @@ class WebmailService:
         self._secret = instance_secret
         self.operator_key = operator_key
         """The operator's Ed25519 public key: the signer of ``gateway`` envelopes."""
+        self.log_key = log_key
+        self.log_id = log_id
+        """The key transparency log's Ed25519 key and name: the browser checks tree heads."""
         self.limits = limits or WebmailLimits()
 
     # -- hashing ----------------------------------------------------------------------------

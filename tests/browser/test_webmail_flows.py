@@ -37,6 +37,29 @@ PDF = (
 )
 
 
+# In the signed-in page: the doctor's real proof verifies; a swapped key, a swapped leaf
+# address and a head checked against another log key are refused.
+CHECK_PROOFS = """
+async ([address, otherKey]) => {
+  const c = globalThis.pliCrypto;
+  const session = await (await fetch("/webmail/api/session")).json();
+  const log = { id: session.log_id, key: c.fromB64url(session.log_key) };
+  const entry = await (await fetch("/v1/directory/mailboxes/" + address)).json();
+  const verdict = async (mailbox, logKey) => {
+    try { await globalThis.pliDirectory.verifiedKeys(address, mailbox, logKey); return "ok"; }
+    catch (e) { return "refused"; }
+  };
+  return [
+    await verdict(entry, log),
+    await verdict({ ...entry, keys: { ...entry.keys, encryption_key: otherKey } }, log),
+    await verdict(entry, { id: log.id, key: c.fromB64url(otherKey) }),
+    await globalThis.pliDirectory.verifiedKeys("other@medecin.pli.test", entry, log)
+      .then(() => "ok", () => "refused"),
+  ];
+}
+"""
+
+
 async def doctor_sends(world: WebmailWorld, subject: str, body: str, *, pdf: bool = False) -> str:
     unlocked = await world.pli.accounts.unlock(Address.parse(DOCTOR), world.passphrases[DOCTOR])
     raw = build_message(
@@ -195,6 +218,10 @@ async def test_a_patient_signs_in_reads_replies_and_is_refused_with_the_reason(
     await doctor_sends(world, "Résultats d'analyse", "Tout est normal.")
     await expect(page.get_by_role("link", name="Résultats d'analyse")).to_be_visible(timeout=10_000)
     await expect(page.get_by_text("Nouveau message reçu.")).to_be_visible()
+
+    # -- keys are sealed for only when the log's proof holds -------------------------------
+    verdicts = await page.evaluate(CHECK_PROOFS, [DOCTOR, b64(b"\x07" * 32)])
+    assert verdicts == ["ok", "refused", "refused", "refused"]
 
     # -- the page itself cannot change state without its CSRF token -------------------------
     forged = await page.evaluate(

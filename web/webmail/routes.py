@@ -281,6 +281,8 @@ async def session_info(session: SessionDep, context: ContextDep) -> dict[str, An
         "encryption_key": b64e(account.encryption_key),
         "signing_key": b64e(account.signing_key),
         "operator_key": b64e(service.operator_key) if service.operator_key else None,
+        "log_key": b64e(service.log_key) if service.log_key else None,
+        "log_id": service.log_id,
         "language": preferences.language,
         "notify_email": preferences.notify_email,
         "expires_at": session.expires_at.isoformat(),

@@ -3,12 +3,12 @@
 //
 // GET /v1/directory/mailboxes/{address} answers the current keys and the proof of the
 // address's latest leaf. Before sealing for a key, the browser checks that the leaf names
-// this address and these keys with the "published" status, and that the audit path leads
-// from the leaf to the root of the signed tree head served with it. The head's own
-// signature and its consistency with heads seen before are not checked here yet (see
-// docs/webmail.md, "Known limits").
+// this address and these keys with the "published" status, that the audit path leads from
+// the leaf to the root of the tree head served with it, and that the head is signed by the
+// log key (and names the log) the instance announced at sign-in. Consistency with heads
+// seen before is not checked yet (see docs/webmail.md, "Known limits").
 
-import { concat, fromB64url, utf8 } from "./envelope.js";
+import { concat, fromB64url, utf8, verifyDetached } from "./envelope.js";
 
 const LEAF_DOMAIN = concat(utf8("pli-key-leaf-v1"), new Uint8Array([0]));
 const STH_DOMAIN = concat(utf8("pli-sth-v1"), new Uint8Array([0]));
@@ -78,9 +78,10 @@ export function parseHead(bytes) {
   const treeSize = r.u64();
   const timestampMs = r.u64();
   const root = r.take(32);
+  const signed = bytes.slice(0, r.at);
   const signature = r.take(r.u16());
   r.end();
-  return { logId, treeSize, timestampMs, root, signature };
+  return { logId, treeSize, timestampMs, root, signature, signed };
 }
 
 /** RFC 9162 §2.1.3.2. */
@@ -109,7 +110,7 @@ export async function verifyInclusion(leaf, index, treeSize, path, root) {
 }
 
 /** The checked keys of `address`: {address, encryptionKey, signingKey, treeSize}. */
-export async function verifiedKeys(address, mailbox) {
+export async function verifiedKeys(address, mailbox, log) {
   if (!mailbox.keys || !mailbox.proof) throw new KeyProofError("no published key");
   const proof = mailbox.proof;
   const leafBytes = fromB64url(proof.leaf);
@@ -124,6 +125,9 @@ export async function verifiedKeys(address, mailbox) {
   }
   const head = parseHead(fromB64url(proof.head));
   if (head.treeSize !== proof.tree_size) throw new KeyProofError("the proof is for another tree");
+  if (head.logId !== log.id || !verifyDetached(head.signature, head.signed, log.key)) {
+    throw new KeyProofError("the tree head is not signed by this instance's key log");
+  }
   const path = proof.inclusion.map((h) => fromB64url(h, 32));
   if (!(await verifyInclusion(leafBytes, proof.leaf_index, proof.tree_size, path, head.root))) {
     throw new KeyProofError("the inclusion proof does not verify");

@@ -147,6 +147,15 @@ export function mailboxKeys(encryptionSecret, signingSeed) {
   };
 }
 
+/** Ed25519 detached verification that never throws (a malformed input is a refusal). */
+export function verifyDetached(signature, message, publicKey) {
+  try {
+    return signature.length === 64 && lib().crypto_sign_verify_detached(signature, message, publicKey);
+  } catch {
+    return false;
+  }
+}
+
 /** Display fingerprint: hex of BLAKE2b-128 of the raw public key. */
 export function fingerprint(publicKey) {
   return toHex(lib().crypto_generichash(16, publicKey, null));

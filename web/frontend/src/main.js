@@ -9,6 +9,7 @@ import { buildMessage, parseMessage } from "./mime.js";
 
 // The crypto module, for the browser tests (test vectors, sealing for Python).
 globalThis.pliCrypto = pc;
+globalThis.pliDirectory = { verifiedKeys };
 
 const state = {
   session: null, // GET /session
@@ -322,7 +323,11 @@ async function lookupKeys(address) {
   }
   const response = await fetch(`/v1/directory/mailboxes/${encodeURIComponent(address)}`, { headers: { Accept: "application/json" } });
   if (!response.ok) throw new KeyProofError("no directory entry");
-  return verifiedKeys(address, await response.json());
+  if (!state.session.log_key) throw new KeyProofError("no log key announced");
+  return verifiedKeys(address, await response.json(), {
+    id: state.session.log_id,
+    key: pc.fromB64url(state.session.log_key, 32),
+  });
 }
 
 function when(iso) {
