@@ -26,6 +26,7 @@ from mailbox_store.api_tables import (
     ApiWebhookDeliveryRow,
     ApiWebhookRow,
 )
+from mailbox_store.tables import TraceRow
 from messaging.api_clients import (
     ApiClient,
     IdempotencyRecord,
@@ -34,7 +35,7 @@ from messaging.api_clients import (
     WebhookDelivery,
 )
 from messaging.errors import NotFound
-from messaging.types import Address
+from messaging.types import Address, TraceEntry
 
 __all__ = ["SqlApiState"]
 
@@ -219,10 +220,18 @@ class SqlApiState:
 
     # -- sends ----------------------------------------------------------------------------
 
-    async def record_sends(self, sends: Sequence[SentRecipient]) -> None:
-        if not sends:
+    async def record_sends(
+        self, sends: Sequence[SentRecipient], events: Sequence[WebhookDelivery] = ()
+    ) -> None:
+        if not sends and not events:
             return
         async with self._writing() as connection:
+            if events:
+                await connection.execute(
+                    insert(ApiWebhookDeliveryRow), [_delivery_values(d) for d in events]
+                )
+            if not sends:
+                return
             await connection.execute(
                 insert(ApiSendRow),
                 [
@@ -237,6 +246,24 @@ class SqlApiState:
                         "read_at": s.read_at,
                     }
                     for s in sends
+                ],
+            )
+
+    async def record_calls(self, entries: Sequence[TraceEntry]) -> None:
+        if not entries:
+            return
+        async with self._writing() as connection:
+            await connection.execute(
+                insert(TraceRow),
+                [
+                    {
+                        "at": e.at,
+                        "actor": e.actor,
+                        "action": e.action,
+                        "subject": e.subject,
+                        "details": e.details,
+                    }
+                    for e in entries
                 ],
             )
 

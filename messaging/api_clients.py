@@ -36,7 +36,7 @@ from typing import Protocol
 from messaging.accounts import AccountService, NewAppPassword, UnlockedAccount
 from messaging.errors import AuthenticationFailed, MailboxClosed, NotFound, RuleViolation
 from messaging.ports import Clock, MailboxStore
-from messaging.types import Address, Credential, CredentialKind, MailboxKind
+from messaging.types import Address, Credential, CredentialKind, MailboxKind, TraceEntry
 
 __all__ = [
     "LIVE_SECRETS",
@@ -173,7 +173,15 @@ class ApiState(Protocol):
         """Forget a claim whose request failed before doing anything (it may be retried)."""
         ...
 
-    async def record_sends(self, sends: Sequence[SentRecipient]) -> None: ...
+    async def record_sends(
+        self, sends: Sequence[SentRecipient], events: Sequence[WebhookDelivery] = ()
+    ) -> None:
+        """Record the sends and queue their webhook events, in one transaction."""
+        ...
+
+    async def record_calls(self, entries: Sequence[TraceEntry]) -> None:
+        """Write trace lines of API calls in one transaction (the store's trace)."""
+        ...
 
     async def list_sends(self, client_id: str, envelope_id: str) -> list[SentRecipient]: ...
 

@@ -80,9 +80,18 @@ async def enqueue_event(
     services: ApiServices, client_id: str, event: str, data: dict[str, object]
 ) -> int:
     """Queue ``event`` for every webhook of ``client_id`` that subscribed to it."""
+    deliveries = await event_deliveries(services, client_id, event, data)
+    await services.state.enqueue_deliveries(deliveries)
+    return len(deliveries)
+
+
+async def event_deliveries(
+    services: ApiServices, client_id: str, event: str, data: dict[str, object]
+) -> list[WebhookDelivery]:
+    """The deliveries of ``event`` to the webhooks of ``client_id`` (not yet stored)."""
     hooks = [h for h in await services.state.list_webhooks(client_id) if event in h.events]
     if not hooks:
-        return 0
+        return []
     now = services.clock.now()
     deliveries = []
     for hook in hooks:
@@ -99,13 +108,16 @@ async def enqueue_event(
                 next_attempt_at=now,
             )
         )
-    await services.state.enqueue_deliveries(deliveries)
-    return len(deliveries)
+    return deliveries
 
 
-async def delivered_events(services: ApiServices, sends: Iterable[SentRecipient]) -> None:
+async def delivered_events(
+    services: ApiServices, sends: Iterable[SentRecipient]
+) -> list[WebhookDelivery]:
+    """The ``message.delivered`` deliveries of ``sends`` (to store with them)."""
+    found: list[WebhookDelivery] = []
     for send in sends:
-        await enqueue_event(
+        found += await event_deliveries(
             services,
             send.client_id,
             "message.delivered",
@@ -118,6 +130,7 @@ async def delivered_events(services: ApiServices, sends: Iterable[SentRecipient]
                 "at": _iso(send.delivered_at),
             },
         )
+    return found
 
 
 class WebhookWorker:

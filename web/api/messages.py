@@ -344,8 +344,8 @@ async def _answer(
         for p in submitted.placed
         if not (p.account == own and p.folder.upper() == "SENT")
     ]
-    await api.services.state.record_sends(sends)
-    await delivered_events(api.services, sends)
+    events = await delivered_events(api.services, sends)
+    await api.services.state.record_sends(sends, events)
     body = SentOut(
         id=submitted.envelope_id,
         thread_id=submitted.thread_id,
