@@ -87,7 +87,8 @@ async def serve(settings: Settings) -> int:
     if pli.webmail is not None:
         fronts.append(("webmail", f"http://{settings.host}:{http_port}/webmail/"))
         if settings.demo and settings.smarthost_host is None:
-            fronts.append(("codes", f"{demo_codes_file(settings)}  (DEMO ONLY: sign-in codes)"))
+            # Demo mode only: sign-in codes go to this file, not to an e-mail address.
+            fronts.append(("demo-codes", str(demo_codes_file(settings))))
     for name, where in fronts:
         sys.stdout.write(f"{name:<11} {where}\n")
         log.info("listening", extra={"front": name, "address": where})
