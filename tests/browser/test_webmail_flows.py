@@ -26,7 +26,7 @@ from tests.support.webmail_world import (
     b64,
 )
 
-AXE = Path(__file__).resolve().parents[2] / "web" / "static" / "axe.min.js"
+AXE = Path(__file__).resolve().parents[2] / "web/frontend/node_modules/axe-core/axe.min.js"
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 PDF = (

@@ -498,6 +498,27 @@ async def test_webmail_responses_carry_the_security_headers(client: httpx.AsyncC
     assert "<script>" not in page.text and "style=" not in page.text
     api = await client.post("/webmail/api/prelogin", json={"address": PATIENT})
     assert api.headers["cache-control"] == "no-store"
-    asset = await client.get("/webmail/static/app.js")
+    asset = await client.get("/webmail/static/app.js", headers={"Accept-Encoding": "gzip"})
     assert asset.status_code == 200 and "javascript" in asset.headers["content-type"]
+    assert asset.headers["content-encoding"] == "gzip"
+    assert asset.num_bytes_downloaded < 500 * 1024, "the 500 KB compressed budget"
     assert (await client.get("/", follow_redirects=False)).headers["location"] == "/webmail/"
+
+
+async def test_without_a_personal_address_no_code_and_no_session(
+    world: WebmailWorld, client: httpx.AsyncClient
+) -> None:
+    assert world.pli.webmail is not None
+    await world.pli.webmail.set_preferences(Address.parse(OTHER), notify_email=None, language="fr")
+    parameters = (await client.post("/webmail/api/prelogin", json={"address": OTHER})).json()
+    derived = crypto.derive_keys(
+        world.passphrases[OTHER],
+        unb64(parameters["salt"]),
+        crypto.Argon2Limits(parameters["opslimit"], parameters["memlimit"]),
+    )
+    answer = await client.post(
+        "/webmail/api/login", json={"address": OTHER, "auth_key": b64(derived.auth_key.raw)}
+    )
+    assert answer.status_code == 409
+    assert "personal e-mail address" in answer.json()["detail"]
+    assert world.sink.received == []

@@ -1,16 +1,18 @@
 // Builds the webmail's static assets into ../static with esbuild (no CDN, no network at
 // run time): one ES module bundle holding the app and libsodium.js (its WebAssembly is
-// inlined by libsodium itself), the stylesheet, and axe-core for the accessibility tests.
+// inlined by libsodium itself) and the stylesheet. (axe-core, for the accessibility tests, is
+// read by the tests from node_modules: it is never served.)
 //
 // Usage: node build.mjs            (scripts/bootstrap runs it when a source changed)
 import { build } from "esbuild";
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const out = join(here, "..", "static");
+rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 
 // libsodium-wrappers-sumo 0.7.x's ES module build imports a file it does not ship; its
@@ -32,7 +34,6 @@ await build({
   logLevel: "warning",
 });
 copyFileSync(join(here, "src/style.css"), join(out, "style.css"));
-copyFileSync(join(here, "node_modules/axe-core/axe.min.js"), join(out, "axe.min.js"));
 
 // A manifest of content hashes: the server uses it for cache-busting URLs and to check
 // that the build it serves is complete.

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.middleware.gzip import GZipMiddleware
 
 from messaging.webmail import WebmailService
 from web.webmail.pages import STATIC_DIR, pages_router, static_files
@@ -31,4 +32,10 @@ def include_webmail(
     app.middleware("http")(security_headers)
     app.include_router(router)
     app.include_router(pages_router(static_dir))
-    app.mount("/webmail/static", static_files(static_dir), name="webmail-static")
+    # Compressed on the way out (the bundle is 1.1 MB, 0.33 MB gzipped); only the assets:
+    # API answers hold secrets-adjacent data, where compression invites BREACH-style guesses.
+    app.mount(
+        "/webmail/static",
+        GZipMiddleware(static_files(static_dir), minimum_size=1024, compresslevel=9),
+        name="webmail-static",
+    )

@@ -35,6 +35,7 @@ from messaging.errors import (
     RuleViolation,
     UnknownMailbox,
 )
+from messaging.notices import NoticeNotSent
 from messaging.types import Address, CredentialKind, MessageRecord
 from messaging.webmail import CodeRefused, NoCodeAddress, WebmailService, WebSession
 from web.problems import ApiError
@@ -101,6 +102,13 @@ def _problems() -> Iterator[None]:
         ) from None
     except NoCodeAddress as exc:
         raise ApiError(409, "No address for sign-in codes", str(exc)) from None
+    except NoticeNotSent:
+        raise ApiError(
+            503,
+            "Service unavailable",
+            "the sign-in code could not be sent now; try again later",
+            headers={"Retry-After": "60"},
+        ) from None
     except RuleViolation as exc:
         raise ApiError(
             422, "Refused by a rule", exc.reason, headers={"Pli-Rule": exc.code}
