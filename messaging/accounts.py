@@ -306,9 +306,7 @@ class AccountService:
         await self._store.touch_credential(address, matched.id, self._clock.now())
         return account, matched
 
-    async def replace_passphrase_credential(
-        self, address: Address, credential: Credential
-    ) -> None:
+    async def replace_passphrase_credential(self, address: Address, credential: Credential) -> None:
         """Swap in a passphrase credential sealed by the client (new salt, hash, bundle)."""
         old_ids = [
             c.id

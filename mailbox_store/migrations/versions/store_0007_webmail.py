@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "store_0007"
 # Chained after the API's store_0006, which shares this branch (the lead re-chains).
 down_revision: str | None = "store_0006"
