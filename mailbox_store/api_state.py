@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -116,8 +116,16 @@ class SqlApiState:
             yield connection
 
     @asynccontextmanager
-    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+    async def _writing(self, *, relaxed: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A write transaction; ``relaxed`` ones need not be durable before they return.
+
+        Relaxed (PostgreSQL's ``synchronous_commit = off`` for that transaction only): an
+        idempotency claim and trace lines. A claim lost in a crash belongs to a request that
+        was not answered; a later durable commit flushes the relaxed ones before it.
+        """
         async with engines.translate_errors(), self._writer.begin() as connection:
+            if relaxed and self._engine.dialect.name == "postgresql":
+                await connection.execute(text("SET LOCAL synchronous_commit TO OFF"))
             yield connection
 
     # -- clients --------------------------------------------------------------------------
@@ -179,7 +187,7 @@ class SqlApiState:
             "headers": "",
         }
         try:
-            async with self._writing() as connection:
+            async with self._writing(relaxed=True) as connection:
                 existing = (
                     await connection.execute(select(ApiIdempotencyRow.__table__).where(key))
                 ).one_or_none()
@@ -199,7 +207,14 @@ class SqlApiState:
             return _idempotency(row)
 
     async def complete_idempotency(
-        self, client_id: str, key: str, status: int, body: bytes, headers: str
+        self,
+        client_id: str,
+        key: str,
+        status: int,
+        body: bytes,
+        headers: str,
+        sends: Sequence[SentRecipient] = (),
+        events: Sequence[WebhookDelivery] = (),
     ) -> None:
         async with self._writing() as connection:
             await connection.execute(
@@ -207,6 +222,7 @@ class SqlApiState:
                 .where(ApiIdempotencyRow.client_id == client_id, ApiIdempotencyRow.key == key)
                 .values(status=status, body=body, headers=headers)
             )
+            await _insert_sends(connection, sends, events)
 
     async def release_idempotency(self, client_id: str, key: str) -> None:
         async with self._writing() as connection:
@@ -226,33 +242,12 @@ class SqlApiState:
         if not sends and not events:
             return
         async with self._writing() as connection:
-            if events:
-                await connection.execute(
-                    insert(ApiWebhookDeliveryRow), [_delivery_values(d) for d in events]
-                )
-            if not sends:
-                return
-            await connection.execute(
-                insert(ApiSendRow),
-                [
-                    {
-                        "envelope_id": s.envelope_id,
-                        "recipient": str(s.recipient),
-                        "client_id": s.client_id,
-                        "kind": s.kind,
-                        "provenance": s.provenance,
-                        "status": s.status,
-                        "delivered_at": s.delivered_at,
-                        "read_at": s.read_at,
-                    }
-                    for s in sends
-                ],
-            )
+            await _insert_sends(connection, sends, events)
 
     async def record_calls(self, entries: Sequence[TraceEntry]) -> None:
         if not entries:
             return
-        async with self._writing() as connection:
+        async with self._writing(relaxed=True) as connection:
             await connection.execute(
                 insert(TraceRow),
                 [
@@ -379,6 +374,34 @@ class SqlApiState:
                 .limit(limit)
             )
             return [_delivery(r) for r in rows]
+
+
+async def _insert_sends(
+    connection: AsyncConnection,
+    sends: Sequence[SentRecipient],
+    events: Sequence[WebhookDelivery],
+) -> None:
+    if events:
+        await connection.execute(
+            insert(ApiWebhookDeliveryRow), [_delivery_values(d) for d in events]
+        )
+    if sends:
+        await connection.execute(
+            insert(ApiSendRow),
+            [
+                {
+                    "envelope_id": s.envelope_id,
+                    "recipient": str(s.recipient),
+                    "client_id": s.client_id,
+                    "kind": s.kind,
+                    "provenance": s.provenance,
+                    "status": s.status,
+                    "delivered_at": s.delivered_at,
+                    "read_at": s.read_at,
+                }
+                for s in sends
+            ],
+        )
 
 
 def _delivery_values(d: WebhookDelivery) -> dict[str, Any]:

@@ -166,8 +166,17 @@ class ApiState(Protocol):
         ...
 
     async def complete_idempotency(
-        self, client_id: str, key: str, status: int, body: bytes, headers: str
-    ) -> None: ...
+        self,
+        client_id: str,
+        key: str,
+        status: int,
+        body: bytes,
+        headers: str,
+        sends: Sequence[SentRecipient] = (),
+        events: Sequence[WebhookDelivery] = (),
+    ) -> None:
+        """Store the answer, and the sends and events it reports, in one transaction."""
+        ...
 
     async def release_idempotency(self, client_id: str, key: str) -> None:
         """Forget a claim whose request failed before doing anything (it may be retried)."""

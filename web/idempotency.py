@@ -78,9 +78,12 @@ async def idempotent(
     wait_seconds: float = 10.0,
 ) -> Response:
     """Run ``work`` once per ``(client_id, key)`` (see the module docstring)."""
-    if key is None:
-        return await work()
     state = api.services.state
+    if key is None:
+        response = await work()
+        sends, events = getattr(request.state, "pending_sends", ((), ()))
+        await state.record_sends(sends, events)
+        return response
     clock = api.services.clock
     wanted = request_hash(request, digest)
     stale = timedelta(seconds=api.settings.idempotency_stale_seconds)
@@ -132,8 +135,16 @@ async def idempotent(
         return response
     kept = {k: v for k, v in response.headers.items() if k.lower() in _KEEP_HEADERS}
     kept["content-type"] = response.headers.get("content-type", "application/json")
+    # The sends a 201 reports are written with its idempotency record: one commit, not two.
+    sends, events = getattr(request.state, "pending_sends", ((), ()))
     await state.complete_idempotency(
-        client_id, key, response.status_code, bytes(response.body), json.dumps(kept)
+        client_id,
+        key,
+        response.status_code,
+        bytes(response.body),
+        json.dumps(kept),
+        sends,
+        events,
     )
     return response
 

@@ -56,6 +56,9 @@ class _SwapKeys(httpx.AsyncBaseTransport):
         self._inner = inner
         self.swapped = 0
 
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self._inner.handle_async_request(request)
         if not request.url.path.startswith("/v1/directory/mailboxes/"):

@@ -327,7 +327,7 @@ def _message_id(api: ApiContext) -> str:
 
 
 async def _answer(
-    api: ApiContext, grant: Grant, submitted: Submitted, provenance: Provenance
+    request: Request, api: ApiContext, grant: Grant, submitted: Submitted, provenance: Provenance
 ) -> JSONResponse:
     now = api.services.clock.now()
     own = grant.address
@@ -345,7 +345,8 @@ async def _answer(
         if not (p.account == own and p.folder.upper() == "SENT")
     ]
     events = await delivered_events(api.services, sends)
-    await api.services.state.record_sends(sends, events)
+    # Written with the idempotency record, in one transaction (web.idempotency).
+    request.state.pending_sends = (sends, events)
     body = SentOut(
         id=submitted.envelope_id,
         thread_id=submitted.thread_id,
@@ -398,7 +399,7 @@ async def _deliver_built(
         )
     except (InvalidMessage, RuleViolation, UnknownMailbox) as exc:
         raise _domain_error(exc) from None
-    return await _answer(api, grant, submitted, Provenance.GATEWAY)
+    return await _answer(request, api, grant, submitted, Provenance.GATEWAY)
 
 
 async def _typed_send(
@@ -831,7 +832,7 @@ async def send_mime(
                     )
                 except (InvalidMessage, RuleViolation, UnknownMailbox) as exc:
                     raise _domain_error(exc) from None
-            return await _answer(api, grant, submitted, Provenance.GATEWAY)
+            return await _answer(request, api, grant, submitted, Provenance.GATEWAY)
 
         return await idempotent(
             request, api, grant.client.client_id, idempotency_key, upload.digest, work
@@ -957,7 +958,7 @@ async def send_sealed(
                             [FieldError(field, str(exc), "body")],
                         )
                     raise error from None
-            return await _answer(api, grant, submitted, Provenance.E2E)
+            return await _answer(request, api, grant, submitted, Provenance.E2E)
 
         return await idempotent(
             request, api, grant.client.client_id, idempotency_key, upload.digest, work
