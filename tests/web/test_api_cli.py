@@ -74,6 +74,7 @@ def test_create_list_rotate_revoke_and_serve(tmp_path: Path, database_url: str):
             if line.startswith("http "):
                 url = line.split()[1]
         assert url, "pli serve did not print its http front"
+        tokens = []
         for secret in (first, second_secret):
             response = httpx.post(
                 f"{url}/v1/oauth/token",
@@ -82,7 +83,8 @@ def test_create_list_rotate_revoke_and_serve(tmp_path: Path, database_url: str):
                 timeout=30,
             )
             assert response.status_code == 200, response.text
-        token = response.json()["access_token"]
+            tokens.append(response.json()["access_token"])
+        token = tokens[-1]
         folders = httpx.get(
             f"{url}/v1/mailbox/folders", headers={"Authorization": f"Bearer {token}"}, timeout=30
         )
