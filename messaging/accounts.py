@@ -290,11 +290,9 @@ class AccountService:
         so the work does not depend on which one matches.
         """
         account = await self._store.get_account(address)
-        candidates = (
-            [c for c in await self._store.list_credentials(address) if c.kind is kind]
-            if account is not None
-            else []
-        )
+        # The same queries whether or not the account exists: no timing tells which.
+        credentials = await self._store.list_credentials(address)
+        candidates = [c for c in credentials if c.kind is kind] if account is not None else []
         matched: Credential | None = None
         for credential in candidates:
             if crypto.check_auth_key(auth_key, credential.auth_hash) and matched is None:

@@ -70,8 +70,7 @@ async def serve(settings: Settings) -> int:
     )
     worker_stop = asyncio.Event()
     worker = asyncio.create_task(WebhookWorker(api).run(worker_stop))
-    if pli.webmail is not None:
-        include_webmail(app, pli.webmail)
+    stop_webmail = include_webmail(app, pli.webmail) if pli.webmail is not None else None
     config = uvicorn.Config(
         app,
         log_config=None,
@@ -97,6 +96,8 @@ async def serve(settings: Settings) -> int:
 
     await stop.wait()
     log.info("stopping: refusing new work, finishing work in flight")
+    if stop_webmail is not None:
+        stop_webmail()  # end the webmail's event streams: nothing to wait for
     http.should_exit = True
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(http_task, settings.shutdown_grace_seconds)

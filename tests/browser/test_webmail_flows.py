@@ -199,6 +199,26 @@ async def test_a_patient_signs_in_reads_replies_and_is_refused_with_the_reason(
     assert canary in reply.body
     assert reply.subject == "Re: Votre compte rendu de consultation"
 
+    # -- a new thread with the pharmacy, with an attachment -----------------------------
+    await page.goto(f"{world.base}/webmail/#/compose")
+    await page.locator("body[data-screen=compose]").wait_for()
+    await page.get_by_label("Destinataire").fill(PHARMACY)
+    await page.get_by_label("Objet").fill("Ordonnance à préparer")
+    await page.get_by_label("Message", exact=True).fill(f"Bonjour, voici l'ordonnance. {canary}")
+    await page.get_by_label("Joindre des fichiers").set_input_files(
+        files=[{"name": "ordonnance.pdf", "mimeType": "application/pdf", "buffer": PDF}]
+    )
+    await page.get_by_role("button", name="Chiffrer et envoyer").click()
+    await expect(page.get_by_text("Message chiffré et envoyé.")).to_be_visible()
+    pharmacy = await world.pli.accounts.unlock(Address.parse(PHARMACY), world.passphrases[PHARMACY])
+    to_pharmacy = await world.pli.delivery.open_message(
+        Address.parse(PHARMACY), pharmacy.keys, "INBOX", 1
+    )
+    assert to_pharmacy.signature.value == "valid"
+    order = parse_message(to_pharmacy.raw)
+    assert order.subject == "Ordonnance à préparer"
+    assert [(a.filename, a.data) for a in order.attachments] == [("ordonnance.pdf", PDF)]
+
     # -- refused by the server: the reason, in words ------------------------------------
     await page.goto(f"{world.base}/webmail/#/compose")
     await page.get_by_label("Destinataire").fill(REMOTE)

@@ -168,7 +168,7 @@ async def webmail_world(tmp_path: Path, database_url: str) -> AsyncIterator[Webm
             authenticator=AccountAuthenticator(pli.accounts),
         )
         assert pli.webmail is not None
-        include_webmail(app, pli.webmail)
+        stop_webmail = include_webmail(app, pli.webmail)
         sock = _free_socket()
         port = sock.getsockname()[1]
         server = uvicorn.Server(
@@ -192,6 +192,7 @@ async def webmail_world(tmp_path: Path, database_url: str) -> AsyncIterator[Webm
         )
     finally:
         if server is not None and task is not None:
+            stop_webmail()
             server.should_exit = True
             await asyncio.wait_for(task, 30)
         await pli.close()

@@ -3,6 +3,7 @@ sessions, CSRF, isolation between patients, client-sealed sending, settings."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -522,3 +523,25 @@ async def test_without_a_personal_address_no_code_and_no_session(
     assert answer.status_code == 409
     assert "personal e-mail address" in answer.json()["detail"]
     assert world.sink.received == []
+
+
+async def test_new_mail_is_pushed_at_once_as_a_server_sent_event(
+    world: WebmailWorld,
+) -> None:
+    async with world.client() as client:
+        await sign_in(world, client, PATIENT)
+        async with client.stream("GET", "/webmail/api/events") as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = stream.aiter_lines()
+            assert await anext(lines) == ": open"
+
+            async def next_data() -> str:
+                async for line in lines:
+                    if line.startswith("data:"):
+                        return line
+                raise AssertionError("the stream ended")
+
+            for uid in (1, 2):
+                await _doctor_writes(world, PATIENT, f"message {uid}")
+                # Pushed at once, not at the next keep-alive (20 s): bounded well below it.
+                assert await asyncio.wait_for(next_data(), 10) == f"data: exists INBOX {uid}"

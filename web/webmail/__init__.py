@@ -8,6 +8,7 @@ and its assets (:mod:`web.webmail.pages`), the JSON API the browser talks to
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -27,8 +28,11 @@ def include_webmail(
     *,
     limiters: WebmailLimiters | None = None,
     static_dir: Path = STATIC_DIR,
-) -> None:
-    app.state.webmail = WebmailContext(service, limiters or WebmailLimiters.default())
+) -> Callable[[], None]:
+    """Add the webmail to ``app``; the returned function, called at shutdown, ends the
+    server-sent event streams so that stopping never waits on an open browser tab."""
+    context = WebmailContext(service, limiters or WebmailLimiters.default())
+    app.state.webmail = context
     app.middleware("http")(security_headers)
     app.include_router(router)
     app.include_router(pages_router(static_dir))
@@ -39,3 +43,4 @@ def include_webmail(
         GZipMiddleware(static_files(static_dir), minimum_size=1024, compresslevel=9),
         name="webmail-static",
     )
+    return context.closing.set

@@ -63,6 +63,8 @@ class WebmailContext:
         self.service = service
         self.limiters = limiters
         self.secure_cookie = secure_cookie
+        self.closing = asyncio.Event()
+        """Set when the server stops: event streams end so shutdown does not wait on them."""
 
 
 def _context(request: Request) -> WebmailContext:
@@ -377,15 +379,26 @@ async def events(session: SessionDep, context: ContextDep, request: Request) -> 
         # and a keep-alive comment every 20 s (proxies close idle streams).
         yield b": open\n\nretry: 3000\n\n"
         subscription = context.service.events(session.address).__aiter__()
+        closing: asyncio.Future[object] = asyncio.ensure_future(context.closing.wait())
+        # One pending read of the subscription at a time, kept across keep-alives:
+        # cancelling it would end the subscription itself.
+        following: asyncio.Future[object] | None = None
         try:
-            while not await request.is_disconnected():
-                try:
-                    event = await asyncio.wait_for(subscription.__anext__(), 20)
-                except TimeoutError:
+            while not await request.is_disconnected() and not closing.done():
+                pending = following or asyncio.ensure_future(subscription.__anext__())
+                following = pending
+                done, _ = await asyncio.wait(
+                    {pending, closing}, timeout=20, return_when=asyncio.FIRST_COMPLETED
+                )
+                if pending in done:
+                    following = None
+                    yield f"event: mailbox\ndata: {pending.result()}\n\n".encode()
+                elif not closing.done():
                     yield b": keep-alive\n\n"
-                    continue
-                yield f"event: mailbox\ndata: {event}\n\n".encode()
         finally:
+            closing.cancel()
+            if following is not None:
+                following.cancel()
             with contextlib.suppress(Exception):
                 await subscription.aclose()  # type: ignore[attr-defined]
 
