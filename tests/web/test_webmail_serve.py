@@ -24,7 +24,8 @@ def start(pli: Pli) -> tuple[subprocess.Popen[str], dict[str, str]]:
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
-        env=pli.env() | {"PLI_HTTP_PORT": "0"},
+        # A long grace period: the test shows shutdown does not wait for it.
+        env=pli.env() | {"PLI_HTTP_PORT": "0", "PLI_SHUTDOWN_GRACE_SECONDS": "120"},
     )
     fronts: dict[str, str] = {}
     assert proc.stdout is not None
@@ -72,8 +73,11 @@ def test_the_demo_patient_signs_in_to_the_webmail_of_pli_serve(tmp_path: Path, d
             client.headers["Cookie"] = f"pli_session={done.cookies['pli_session']}"
             listing = client.get("/webmail/api/messages").json()
             assert [m["from"] for m in listing] == ["sophie.martin@medecin.pli.test"]
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=60)
+            # An open tab's event stream does not hold the shutdown back (grace is 120 s).
+            with client.stream("GET", "/webmail/api/events") as stream:
+                assert next(stream.iter_lines()) == ": open"
+                proc.send_signal(signal.SIGTERM)
+                proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()
