@@ -97,6 +97,8 @@ def test_create_list_rotate_revoke_and_serve(tmp_path: Path, database_url: str):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
     assert proc.returncode == 0
 
     pli.run("api-client", "revoke", client_id)
