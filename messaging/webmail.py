@@ -352,13 +352,67 @@ class WebmailService:
         open on a shared computer cannot take the account over). Signed in with the
         recovery key, that sign-in was the proof. Every other session ends.
         """
+        credential = await self._client_credential(
+            session,
+            current_auth_key,
+            CredentialKind.PASSPHRASE,
+            salt,
+            limits,
+            auth_key,
+            sealed_bundle,
+        )
+        await self._accounts.replace_passphrase_credential(session.address, credential)
+        await self._sessions.delete_sessions(session.address)
+        now = self._clock.now()
+        await self._sessions.add_session(
+            replace(session, credential_id=credential.id, last_seen_at=now)
+        )
+
+    async def replace_recovery_key(
+        self,
+        session: WebSession,
+        *,
+        current_auth_key: bytes | None,
+        salt: bytes,
+        limits: crypto.Argon2Limits,
+        auth_key: bytes,
+        sealed_bundle: bytes,
+    ) -> None:
+        """Replace the recovery credential with one the browser sealed for a new recovery
+        key (which the browser shows once). The same proof as a passphrase change."""
+        credential = await self._client_credential(
+            session,
+            current_auth_key,
+            CredentialKind.RECOVERY,
+            salt,
+            limits,
+            auth_key,
+            sealed_bundle,
+        )
+        old_ids = [
+            c.id
+            for c in await self._store.list_credentials(session.address)
+            if c.kind is CredentialKind.RECOVERY
+        ]
+        await self._store.replace_credentials(session.address, old_ids, [credential])
+
+    async def _client_credential(
+        self,
+        session: WebSession,
+        current_auth_key: bytes | None,
+        kind: CredentialKind,
+        salt: bytes,
+        limits: crypto.Argon2Limits,
+        auth_key: bytes,
+        sealed_bundle: bytes,
+    ) -> Credential:
         signed_in_with = await self.credential(session)
         if signed_in_with.kind is CredentialKind.PASSPHRASE:
             try:
-                key = crypto.AuthKey(current_auth_key or b"")
+                proof = crypto.AuthKey(current_auth_key or b"")
             except crypto.KeyFormatError:
                 raise AuthenticationFailed() from None
-            if not crypto.check_auth_key(key, signed_in_with.auth_hash):
+            if not crypto.check_auth_key(proof, signed_in_with.auth_hash):
                 raise AuthenticationFailed()
         floor = self._accounts.passphrase_limits
         if limits.opslimit < floor.opslimit or limits.memlimit < floor.memlimit:
@@ -369,22 +423,16 @@ class WebmailService:
             key = crypto.AuthKey(auth_key)
         except crypto.KeyFormatError:
             raise InvalidMessage("an auth key is 32 bytes", "auth-key") from None
-        credential = Credential(
+        return Credential(
             id=uuid.uuid4().hex,
-            kind=CredentialKind.PASSPHRASE,
-            label="passphrase",
+            kind=kind,
+            label="recovery key" if kind is CredentialKind.RECOVERY else "passphrase",
             salt=salt,
             opslimit=limits.opslimit,
             memlimit=limits.memlimit,
             auth_hash=crypto.auth_key_hash(key),
             sealed_bundle=sealed_bundle,
             created_at=self._clock.now(),
-        )
-        await self._accounts.replace_passphrase_credential(session.address, credential)
-        await self._sessions.delete_sessions(session.address)
-        now = self._clock.now()
-        await self._sessions.add_session(
-            replace(session, credential_id=credential.id, last_seen_at=now)
         )
 
     async def app_password_parameters(self, address: Address) -> tuple[bytes, crypto.Argon2Limits]:

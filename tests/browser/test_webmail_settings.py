@@ -1,6 +1,7 @@
 """Settings in Chromium: recovery-key sign-in forces a new passphrase, which then works; an
-app password made in the browser unlocks like one made by ``pli``; a reload keeps the
-session but asks for the passphrase again, since keys live only in the page's memory."""
+app password made in the browser unlocks like one made by ``pli``; a new recovery key
+replaces the old one; a reload keeps the session but asks for the passphrase again, since
+keys live only in the page's memory."""
 
 from __future__ import annotations
 
@@ -69,6 +70,22 @@ async def test_recovery_then_new_passphrase_then_app_password_then_reload(
     )
     assert str(unlocked.account.address) == OTHER
     await expect(page.get_by_role("button", name="Révoquer Thunderbird")).to_be_visible()
+
+    # A new recovery key, made in the browser and shown once; the old one stops working.
+    recovery_form = page.locator(
+        "form", has=page.get_by_role("heading", name="Clé de récupération")
+    )
+    await recovery_form.get_by_label("Phrase secrète actuelle").fill(NEW_PASSPHRASE)
+    await recovery_form.get_by_role("button", name="Générer une nouvelle clé").click()
+    shown_key = recovery_form.get_by_text("affichée une seule fois")
+    await expect(shown_key).to_be_visible(timeout=30_000)
+    new_key = re.search(r"((?:[A-Z2-7]{4}-){12}[A-Z2-7]{4})", await shown_key.inner_text())
+    assert new_key is not None
+    await world.pli.accounts.unlock(Address.parse(OTHER), new_key.group(1), CredentialKind.RECOVERY)
+    with pytest.raises(AuthenticationFailed):
+        await world.pli.accounts.unlock(
+            Address.parse(OTHER), world.recovery_keys[OTHER], CredentialKind.RECOVERY
+        )
 
     # A reload forgets the keys, not the session: the passphrase unlocks them again.
     await page.reload()

@@ -445,6 +445,28 @@ async def change_passphrase(
     return {"changed": True}
 
 
+@router.post("/recovery-key", summary="Replace the recovery key (sealed in the browser)")
+async def replace_recovery_key(
+    body: PassphraseIn, session: SessionDep, context: ContextDep
+) -> dict[str, Any]:
+    try:
+        limits = crypto.Argon2Limits(body.opslimit, body.memlimit)
+    except crypto.KeyFormatError:
+        raise ApiError.bad_parameter("opslimit", "Argon2id limits out of range", "body") from None
+    with _problems():
+        await context.service.replace_recovery_key(
+            session,
+            current_auth_key=b64d(body.current_auth_key, "current_auth_key")
+            if body.current_auth_key
+            else None,
+            salt=b64d(body.salt, "salt"),
+            limits=limits,
+            auth_key=b64d(body.auth_key, "auth_key"),
+            sealed_bundle=b64d(body.bundle, "bundle"),
+        )
+    return {"replaced": True}
+
+
 @router.get("/app-passwords", summary="App passwords (labels and dates) and how to seal one")
 async def app_passwords(session: SessionDep, context: ContextDep) -> dict[str, Any]:
     salt, limits = await context.service.app_password_parameters(session.address)

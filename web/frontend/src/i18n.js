@@ -92,6 +92,9 @@ const fr = {
   appPasswordShown: "Mot de passe d'application, affiché une seule fois : {pw}",
   none: "Aucun.",
   recoveryInfo: "Votre clé de récupération vous a été remise à la création du compte. Gardez-la en lieu sûr : elle seule permet de retrouver vos messages si vous oubliez votre phrase secrète.",
+  recoveryTitle: "Clé de récupération",
+  newRecoveryKey: "Générer une nouvelle clé de récupération",
+  recoveryKeyShown: "Votre nouvelle clé de récupération, affichée une seule fois (l'ancienne ne fonctionne plus) : {key}",
   error: "Une erreur est survenue. Réessayez.",
   sessionEnded: "Votre session a expiré. Connectez-vous de nouveau.",
 };
@@ -187,6 +190,9 @@ const en = {
   appPasswordShown: "App password, shown only once: {pw}",
   none: "None.",
   recoveryInfo: "Your recovery key was given to you when the account was created. Keep it safe: it alone gets your messages back if you forget your passphrase.",
+  recoveryTitle: "Recovery key",
+  newRecoveryKey: "Make a new recovery key",
+  recoveryKeyShown: "Your new recovery key, shown only once (the old one no longer works): {key}",
   error: "Something went wrong. Please try again.",
   sessionEnded: "Your session expired. Please sign in again.",
 };

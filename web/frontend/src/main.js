@@ -524,6 +524,27 @@ function newAppPassword() {
   return symbols.match(/.{4}/g).join("-");
 }
 
+// A recovery key (docs/envelope.md §10.4): 32 random bytes, RFC 4648 base32 without
+// padding, 13 groups of 4; this grouped form is the Argon2id secret.
+function newRecoveryKey() {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  let bits = 0;
+  let value = 0;
+  let out = "";
+  for (const byte of bytes) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += alphabet[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+    value &= (1 << bits) - 1;
+  }
+  if (bits > 0) out += alphabet[(value << (5 - bits)) & 31];
+  return pc.normalizeRecoveryKey(out);
+}
+
 async function settingsScreen(_mine) {
   const flash = state.flash;
   state.flash = null;
@@ -640,14 +661,41 @@ async function settingsScreen(_mine) {
     }
   });
 
-  render(
-    t("settingsTitle"),
-    flash ? status(flash, recovering ? "warn" : "info") : "",
-    prefs,
-    pw,
-    app,
-    h("section", { class: "card" }, h("h2", {}, t("recoveryKey")), h("p", {}, t("recoveryInfo"))),
+  const rkOut = h("div", { "aria-live": "polite" });
+  const rk = h(
+    "form",
+    { class: "card" },
+    h("h2", {}, t("recoveryTitle")),
+    h("p", {}, t("recoveryInfo")),
+    recovering ? null : field(t("currentPassphrase"), { name: "current", type: "password", autocomplete: "current-password", required: true }),
+    h("button", { type: "submit" }, t("newRecoveryKey")),
+    rkOut,
   );
+  rk.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    rkOut.replaceChildren(status(t("deriving")));
+    try {
+      let current = null;
+      if (!recovering) current = (await deriveFor(state.session.address, rk.elements.current.value, "passphrase")).authKey;
+      const recoveryKey = newRecoveryKey();
+      const salt = pc.newSalt();
+      const limits = pc.LIMITS.INTERACTIVE;
+      const derived = pc.deriveKeys(recoveryKey, salt, limits);
+      await api("POST", "/recovery-key", {
+        current_auth_key: current ? pc.b64url(current) : null,
+        salt: pc.b64url(salt),
+        opslimit: limits.opslimit,
+        memlimit: limits.memlimit,
+        auth_key: pc.b64url(derived.authKey),
+        bundle: pc.b64url(pc.sealBundle(state.keys, derived.bundleKey)),
+      });
+      rkOut.replaceChildren(status(t("recoveryKeyShown", { key: recoveryKey }), "warn"));
+    } catch (error) {
+      rkOut.replaceChildren(status(error.status === 401 ? t("wrongCredentials") : error.body?.detail || t("error"), "error"));
+    }
+  });
+
+  render(t("settingsTitle"), flash ? status(flash, recovering ? "warn" : "info") : "", prefs, pw, app, rk);
   refreshApps().catch(() => {});
 }
 
