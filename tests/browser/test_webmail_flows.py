@@ -10,7 +10,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Browser, Page, ViewportSize, expect
+from playwright.async_api import Browser, FilePayload, Page, ViewportSize, expect
 
 import crypto
 from crypto import GatewayInfo
@@ -206,7 +206,7 @@ async def test_a_patient_signs_in_reads_replies_and_is_refused_with_the_reason(
     await page.get_by_label("Objet").fill("Ordonnance à préparer")
     await page.get_by_label("Message", exact=True).fill(f"Bonjour, voici l'ordonnance. {canary}")
     await page.get_by_label("Joindre des fichiers").set_input_files(
-        files=[{"name": "ordonnance.pdf", "mimeType": "application/pdf", "buffer": PDF}]
+        files=[FilePayload(name="ordonnance.pdf", mimeType="application/pdf", buffer=PDF)]
     )
     await page.get_by_role("button", name="Chiffrer et envoyer").click()
     await expect(page.get_by_text("Message chiffré et envoyé.")).to_be_visible()
