@@ -5,8 +5,11 @@ phone width and checked by axe-core; afterwards no secret and no plaintext is on
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import secrets
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ import crypto
 from crypto import GatewayInfo
 from messaging import Attachment, Draft, build_message, parse_message
 from messaging.types import Address
+from tests.support.cli import Pli as CliPli
 from tests.support.scan import encodings, files_containing, tables_containing
 from tests.support.webmail_world import (
     DOCTOR,
@@ -198,6 +202,21 @@ async def test_a_patient_signs_in_reads_replies_and_is_refused_with_the_reason(
     reply = parse_message(opened.raw)
     assert canary in reply.body
     assert reply.subject == "Re: Votre compte rendu de consultation"
+    # And through the command a professional runs: `pli read`.
+    shown = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "pli", "read", DOCTOR, "1"],
+        input=world.passphrases[DOCTOR] + "\n",
+        env=CliPli(world.home, world.database_url).env() | {"PLI_DOMAIN": "pli.test"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "Provenance:  e2e" in shown.stdout
+    assert f"Signature:   valid ({PATIENT})" in shown.stdout
+    assert canary in shown.stdout
 
     # -- a new thread with the pharmacy, with an attachment -----------------------------
     await page.goto(f"{world.base}/webmail/#/compose")
