@@ -38,7 +38,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, and_, case, exists, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -116,6 +116,9 @@ from messaging.types import (
     StoredMessage,
     TraceEntry,
 )
+
+if TYPE_CHECKING:  # imported when asked for: it imports this package's tables
+    from mailbox_store.api_state import SqlApiState
 
 __all__ = ["SqlMailboxStore"]
 
@@ -323,6 +326,12 @@ class SqlMailboxStore(SqlImapState):
             if data is not None:
                 rows.append({"digest": delivery.blob.digest, "data": data})
         return rows
+
+    def api_state(self) -> SqlApiState:
+        """The application API's state, in this store's database (``api_state.py``)."""
+        from mailbox_store.api_state import SqlApiState
+
+        return SqlApiState(self._engine)
 
     @property
     def patients(self) -> SqlPatientStore:

@@ -270,4 +270,9 @@ from mailbox_store.outbound_tables import (  # noqa: E402
 __all__ += ["OutboundMessageRow", "OutboundRecipientRow", "ReceivedIdRow"]
 # The IMAP state's tables (subscriptions, tombstones, UIDVALIDITY floors) live in their own
 # module; importing it here puts them in ``Base.metadata``.
+# The application API's tables share this metadata (imported last: they subclass Base).
+from mailbox_store import api_tables as _api_tables  # noqa: E402, F401
 from mailbox_store import imap_tables as imap_tables  # noqa: E402
+
+# The webmail's tables share this metadata too (store_0007_webmail).
+from mailbox_store import webmail_tables as _webmail_tables  # noqa: E402, F401

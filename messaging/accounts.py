@@ -264,6 +264,67 @@ class AccountService:
     def _keyed_salt(self, purpose: bytes, value: bytes) -> bytes:
         return hmac.new(self._secret, purpose + b"\x00" + value, hashlib.blake2b).digest()[:16]
 
+    # -- sign-in by auth key (the webmail derives it in the browser) ----------------------
+
+    async def login_parameters(
+        self, address: Address, kind: CredentialKind = CredentialKind.PASSPHRASE
+    ) -> tuple[bytes, crypto.Argon2Limits]:
+        """Salt and limits a client needs to derive its keys for ``kind``.
+
+        An unknown address (or one without such a credential) gets the same kind of answer
+        as a known one: a stable keyed salt and the configured limits, so the answer does
+        not tell whether the account exists.
+        """
+        candidates = [c for c in await self._store.list_credentials(address) if c.kind is kind]
+        return self._salt_for(address, kind, candidates), self._limits_for(kind, candidates)
+
+    async def check_auth_key(
+        self,
+        address: Address,
+        auth_key: crypto.AuthKey,
+        kind: CredentialKind = CredentialKind.PASSPHRASE,
+    ) -> tuple[AccountRecord, Credential]:
+        """The credential whose auth hash matches; :class:`AuthenticationFailed` otherwise.
+
+        The server sees the auth key only, never the secret; every candidate is compared
+        so the work does not depend on which one matches.
+        """
+        account = await self._store.get_account(address)
+        # The same queries whether or not the account exists: no timing tells which.
+        credentials = await self._store.list_credentials(address)
+        candidates = [c for c in credentials if c.kind is kind] if account is not None else []
+        matched: Credential | None = None
+        for credential in candidates:
+            if crypto.check_auth_key(auth_key, credential.auth_hash) and matched is None:
+                matched = credential
+        if account is None or matched is None:
+            raise AuthenticationFailed()
+        if account.closed_at is not None:
+            raise MailboxClosed(f"{address} is closed")
+        await self._store.touch_credential(address, matched.id, self._clock.now())
+        return account, matched
+
+    async def replace_passphrase_credential(self, address: Address, credential: Credential) -> None:
+        """Swap in a passphrase credential sealed by the client (new salt, hash, bundle)."""
+        old_ids = [
+            c.id
+            for c in await self._store.list_credentials(address)
+            if c.kind is CredentialKind.PASSPHRASE
+        ]
+        await self._store.replace_credentials(address, old_ids, [credential])
+
+    def app_password_salt(self, account: AccountRecord) -> bytes:
+        """The per-account salt shared by app passwords (a client seals their bundles)."""
+        return self._keyed_salt(b"app", account.encryption_key)
+
+    @property
+    def passphrase_limits(self) -> crypto.Argon2Limits:
+        return self._passphrase_limits
+
+    @property
+    def app_password_limits(self) -> crypto.Argon2Limits:
+        return self._app_limits
+
     def salt_for_login(self, address: Address, credentials: list[Credential]) -> bytes:
         """The salt a client needs to derive its keys; a stable fake one for unknown addresses."""
         passphrase = [c for c in credentials if c.kind is CredentialKind.PASSPHRASE]

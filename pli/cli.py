@@ -26,7 +26,7 @@ from messaging import (
     parse_message,
 )
 from messaging.mime import new_message_id
-from pli import cli_directory, cli_patient
+from pli import cli_api, cli_directory, cli_patient
 from pli import demo as demo_module
 from pli.secrets import SecretsMissing
 from pli.settings import Settings, SettingsError, load_settings
@@ -386,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_directory.register(sub, _open_directory)
     cli_patient.register(sub, _runs, _with_pli)
+    cli_api.register(sub, _runs, _with_pli)
     return parser
 
 

@@ -77,6 +77,13 @@ async def seed(pli: Pli, out: TextIO) -> int:
         await _seed_messages(pli, created)
         doctor, patient = _address(pli, DEMO_ACCOUNTS[0]), _address(pli, DEMO_ACCOUNTS[-1])
         await seed_patient(pli, doctor, patient, created, _TINY_PDF, out)
+        if pli.webmail is not None:
+            # Demo only: the patient's sign-in codes go to demo-signin-codes.txt, never here.
+            patient = _address(pli, DEMO_ACCOUNTS[-1])
+            if str(patient) in created:
+                await pli.webmail.set_preferences(
+                    patient, notify_email="camille.durand@example.org", language="fr"
+                )
     rows = [
         [str(_address(pli, a)), a.kind.value, known.get(str(_address(pli, a)), "(unknown)")]
         for a in DEMO_ACCOUNTS

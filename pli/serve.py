@@ -19,13 +19,16 @@ import uvicorn
 
 from gateway_imap import ImapServer, ImapSettings, ReaderLimits, SessionSettings
 from messaging.mailbox_session import MailboxAccess
+from pli.api_wiring import api_services
 from pli.logs import configure_logging
 from pli.purge import purge_periodically
 from pli.settings import Settings, check_safety
 from pli.smtp_wiring import allowlist_source, smtp_fronts, smtp_ports
 from pli.tls import server_context
-from pli.wiring import Pli, open_pli, tls_files
+from pli.wiring import Pli, demo_codes_file, open_pli, tls_files
 from web import AccountAuthenticator, WebSettings, create_app
+from web.webhooks import WebhookWorker
+from web.webmail import include_webmail
 
 __all__ = ["serve"]
 
@@ -68,7 +71,11 @@ async def serve(settings: Settings) -> int:
         key_log=pli.key_log,
         authenticator=AccountAuthenticator(pli.accounts),
         settings=WebSettings(),
+        api=(api := api_services(pli)),
     )
+    worker_stop = asyncio.Event()
+    worker = asyncio.create_task(WebhookWorker(api).run(worker_stop))
+    stop_webmail = include_webmail(app, pli.webmail) if pli.webmail is not None else None
     config = uvicorn.Config(
         app,
         log_config=None,
@@ -99,6 +106,11 @@ async def serve(settings: Settings) -> int:
     imap = await _start_imap(settings, pli)
     fronts.append(("imap", f"imap://{settings.host}:{imap.port}"))
     fronts.append(("imaps", f"imaps://{settings.host}:{imap.imaps_port}"))
+    if pli.webmail is not None:
+        fronts.append(("webmail", f"http://{settings.host}:{http_port}/webmail/"))
+        if settings.demo and settings.notice_smarthost is None:
+            # Demo mode only: sign-in codes go to this file, not to an e-mail address.
+            fronts.append(("demo-codes", str(demo_codes_file(settings))))
     for name, where in fronts:
         sys.stdout.write(f"{name:<11} {where}\n")
         log.info("listening", extra={"front": name, "address": where})
@@ -109,6 +121,8 @@ async def serve(settings: Settings) -> int:
     await stop.wait()
     await purge  # it returns as soon as ``stop`` is set (or after the run in progress)
     log.info("stopping: refusing new work, finishing work in flight")
+    if stop_webmail is not None:
+        stop_webmail()  # end the webmail's event streams: nothing to wait for
     http.should_exit = True
     # SMTP sessions committing a message answer it before the store closes.
     await smtp.stop(grace=settings.shutdown_grace_seconds)
@@ -118,6 +132,10 @@ async def serve(settings: Settings) -> int:
     if relay_task is not None:  # attempts in flight end within relay_timeout_seconds
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(relay_task, settings.shutdown_grace_seconds)
+    worker_stop.set()
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(worker, settings.shutdown_grace_seconds)
+    await app.state.api_trace.close()
     await pli.close()
     log.info("stopped")
     return 0

@@ -138,6 +138,22 @@ class Settings(BaseSettings):
     """Seconds between two reads of the watched folders' state on SQLite, which has no
     notifications (IDLE hears of other processes' changes within this); PostgreSQL uses
     LISTEN/NOTIFY and ignores it."""
+    # Webmail (messaging/webmail.py): session lifetimes and one-time sign-in codes, which go
+    # through the notices' smarthost (none: codes cannot be sent, except to a file in demo
+    # mode).
+    webmail_session_idle_seconds: int = 15 * 60
+    webmail_session_max_seconds: int = 8 * 3600
+    webmail_code_seconds: int = 10 * 60
+    webmail_code_attempts: int = 5
+
+    # Application API (web/api): token lifetime, each client's default rate, the addresses
+    # of the TLS terminator trusted to forward client certificates (RFC 8705), webhooks.
+    api_token_seconds: int = 600
+    api_rate_per_minute: float = 6000.0
+    api_request_timeout_seconds: float = 60.0
+    api_trusted_proxies: list[str] = Field(default_factory=list)
+    api_webhook_max_attempts: int = 8
+    api_webhook_allow_http: bool = False
 
     @classmethod
     def settings_customise_sources(

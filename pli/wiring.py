@@ -15,6 +15,7 @@ from directory.keys import TransparentKeyDirectory
 from gateway_smtp.allowlist import AllowListSource
 from gateway_smtp.relay import RelayWorker
 from mailbox_store import SqlMailboxStore, TieredBlobStore
+from mailbox_store.webmail import SqlWebmailStore
 from messaging import (
     AccountService,
     DeliveryService,
@@ -22,13 +23,16 @@ from messaging import (
     Limits,
     SystemClock,
 )
-from messaging.notices import NoticeSender, SmtpNoticeSender
+from messaging.notices import NoticeNotSent, NoticeSender, SmtpNoticeSender
 from messaging.patient_delivery import PatientDeliveryRules
 from messaging.patients import PatientService
 from messaging.ports import Clock
 from messaging.retention import RetentionPolicy
+from messaging.sealed import SealedIntake
+from messaging.signin_codes import CodeSender, DemoCodeSender, SignInCode, SmtpCodeSender
 from messaging.transparency import KeyVerifier
 from messaging.verified_keys import VerifiedKeyDirectory
+from messaging.webmail import WebmailLimits, WebmailService
 from pli.relay_wiring import relay_worker, relaying
 from pli.secrets import InstanceSecrets, create_secrets, load_secrets
 from pli.settings import Settings
@@ -59,10 +63,14 @@ class Pli:
     """The outbound relay worker ``pli serve`` runs (None when ``relay_enabled`` is off)."""
     allowlist: AllowListSource | None = None
     """The trust space's allow-list: peers the MX accepts and the relay delivers to."""
+    webmail: WebmailService | None = None
+    webmail_store: SqlWebmailStore | None = None
 
     async def close(self) -> None:
         """Finish the commits in flight, remember the trusted log head, release databases."""
         try:
+            if self.webmail_store is not None:
+                await self.webmail_store.close()
             await self.store.close()
         finally:
             _save_trusted_head(self.settings, self.keys.verifier.state())
@@ -186,7 +194,7 @@ async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
         retention=RetentionPolicy(retention_years=settings.retention_years),
     )
     relay = relay_worker(settings, secrets, store, delivery, clock, tls_files(settings))
-    return Pli(
+    pli = Pli(
         settings,
         secrets,
         store,
@@ -204,6 +212,36 @@ async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
         allowlist,
     )
 
+    pli.webmail_store = SqlWebmailStore.open(url)
+    pli.webmail = WebmailService(
+        store=store,
+        blobs=store.blobs,
+        sessions=pli.webmail_store,
+        accounts=accounts,
+        intake=SealedIntake(
+            store=store,
+            blobs=store.blobs,
+            keys=keys,
+            notifier=notifier,
+            clock=clock,
+            limits=Limits(settings.max_message_size, settings.max_recipients),
+        ),
+        codes=code_sender(settings),
+        notifier=notifier,
+        clock=clock,
+        instance_secret=secrets.instance_key,
+        operator_key=secrets.operator_key.public.raw,
+        log_key=secrets.log_key.public.raw,
+        log_id=log_id(settings),
+        limits=WebmailLimits(
+            session_idle_seconds=settings.webmail_session_idle_seconds,
+            session_max_seconds=settings.webmail_session_max_seconds,
+            code_seconds=settings.webmail_code_seconds,
+            code_attempts=settings.webmail_code_attempts,
+        ),
+    )
+    return pli
+
 
 def _notice_sender(settings: Settings, clock: Clock) -> NoticeSender | None:
     """Notices go through the configured smarthost; without one, none are sent."""
@@ -216,3 +254,26 @@ def _notice_sender(settings: Settings, clock: Clock) -> NoticeSender | None:
         settings.notice_starttls,
         clock=clock,
     )
+
+
+def demo_codes_file(settings: Settings) -> Path:
+    return settings.home / "demo-signin-codes.txt"
+
+
+class _NoCodeSender:
+    async def send_code(self, code: SignInCode) -> None:  # noqa: ARG002 - refuses any
+        raise NoticeNotSent("no smarthost is configured for sign-in codes", permanent=True)
+
+
+def code_sender(settings: Settings) -> CodeSender:
+    """The smarthost when configured; in demo mode only, a file in the data directory."""
+    if settings.notice_smarthost is not None:
+        return SmtpCodeSender(
+            settings.notice_smarthost,
+            settings.notice_smarthost_port,
+            settings.notice_from or f"ne-pas-repondre@{settings.domain}",
+            settings.notice_starttls,
+        )
+    if settings.demo:
+        return DemoCodeSender(demo_codes_file(settings))
+    return _NoCodeSender()

@@ -23,6 +23,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from messaging.directory import Directory
 from messaging.errors import Unavailable
 from messaging.ports import KeyLog
+from web.api import ApiServices
+from web.api import install as install_api
 from web.auth import Authenticator
 from web.deps import WebContext
 from web.problems import ApiError, FieldError, problem, render
@@ -62,10 +64,12 @@ def create_app(
     authenticator: Authenticator | None = None,
     settings: WebSettings | None = None,
     version: str = "0.1.0",
+    api: ApiServices | None = None,
 ) -> FastAPI:
     """The HTTP front over the given services (each router only if its service is given).
 
     Without an ``authenticator`` every caller is anonymous, and credentials are refused.
+    With ``api``, the application API for health software is served too (:mod:`web.api`).
     """
     settings = settings or WebSettings()
     app = FastAPI(
@@ -142,4 +146,6 @@ def create_app(
         app.include_router(fhir_routes.router)
     if key_log is not None:
         app.include_router(log_routes.router)
+    if api is not None:
+        install_api(app, api)
     return app

@@ -23,7 +23,7 @@ from mailbox_store.migrate import (
 from mailbox_store.tables import Base
 from tests.mailbox_store import factories as f
 
-HEAD = "store_0005"
+HEAD = "store_0007"
 STORE_TABLES = {
     "inline_blobs",
     "accounts",
@@ -51,6 +51,16 @@ STORE_TABLES = {
     "folder_subscriptions",
     "expunged_messages",
     "uidvalidity_floors",
+    # store_0006: the application API's state
+    "api_clients",
+    "api_idempotency",
+    "api_sends",
+    "api_webhooks",
+    "api_webhook_deliveries",
+    # store_0007: the webmail's sign-ins, sessions and preferences
+    "webmail_pending",
+    "webmail_sessions",
+    "webmail_preferences",
 }
 
 

@@ -422,3 +422,7 @@ def open_client(app: object) -> httpx.AsyncClient:
 
 def addresses(items: Sequence[dict[str, object]]) -> list[str]:
     return [str(item["address"]) for item in items]
+
+
+# The application API's fixture (a real Pli on each engine behind the app): tests/web/test_api_*.
+from tests.web.api_fixtures import api  # noqa: E402, F401

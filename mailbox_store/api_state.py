@@ -1,0 +1,421 @@
+"""The application API's state over SQL (:class:`messaging.api_clients.ApiState`).
+
+Same engine and transaction discipline as :class:`mailbox_store.SqlMailboxStore` (writes
+in ``BEGIN IMMEDIATE`` on SQLite); get one with :meth:`SqlMailboxStore.api_state`.
+
+Idempotency claims rely on the primary key ``(client_id, key)``: of two concurrent
+requests with one key, exactly one insert succeeds, the other reads the winner's row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from mailbox_store import engine as engines
+from mailbox_store.api_tables import (
+    ApiClientRow,
+    ApiIdempotencyRow,
+    ApiSendRow,
+    ApiWebhookDeliveryRow,
+    ApiWebhookRow,
+)
+from mailbox_store.tables import TraceRow
+from messaging.api_clients import (
+    ApiClient,
+    IdempotencyRecord,
+    SentRecipient,
+    Webhook,
+    WebhookDelivery,
+)
+from messaging.errors import NotFound
+from messaging.types import Address, TraceEntry
+
+__all__ = ["SqlApiState"]
+
+
+def _client(row: Any) -> ApiClient:  # noqa: ANN401 - a SQLAlchemy row
+    return ApiClient(
+        client_id=row.client_id,
+        address=Address.parse(row.address),
+        name=row.name,
+        scopes=frozenset(row.scopes.split()),
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+        rate_per_minute=row.rate_per_minute,
+        daily_quota=row.daily_quota,
+    )
+
+
+def _send(row: Any) -> SentRecipient:  # noqa: ANN401
+    return SentRecipient(
+        envelope_id=row.envelope_id,
+        client_id=row.client_id,
+        recipient=Address.parse(row.recipient),
+        kind=row.kind,
+        provenance=row.provenance,
+        status=row.status,
+        delivered_at=row.delivered_at,
+        read_at=row.read_at,
+    )
+
+
+def _webhook(row: Any) -> Webhook:  # noqa: ANN401
+    return Webhook(
+        id=row.id,
+        client_id=row.client_id,
+        url=row.url,
+        events=frozenset(row.events.split()),
+        created_at=row.created_at,
+    )
+
+
+def _delivery(row: Any) -> WebhookDelivery:  # noqa: ANN401
+    return WebhookDelivery(
+        id=row.id,
+        webhook_id=row.webhook_id,
+        client_id=row.client_id,
+        event=row.event,
+        payload=row.payload,
+        created_at=row.created_at,
+        next_attempt_at=row.next_attempt_at,
+        attempts=row.attempts,
+        state=row.state,
+        last_status=row.last_status,
+        last_error=row.last_error,
+        delivered_at=row.delivered_at,
+    )
+
+
+def _idempotency(row: Any) -> IdempotencyRecord:  # noqa: ANN401
+    return IdempotencyRecord(
+        client_id=row.client_id,
+        key=row.key,
+        request_hash=row.request_hash,
+        created_at=row.created_at,
+        status=row.status,
+        body=row.body,
+        headers=row.headers,
+    )
+
+
+class SqlApiState:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._writer = engine.execution_options(**engines.WRITE)
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncConnection]:
+        async with engines.translate_errors(), self._engine.connect() as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def _writing(self, *, relaxed: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A write transaction; ``relaxed`` ones need not be durable before they return.
+
+        Relaxed (PostgreSQL's ``synchronous_commit = off`` for that transaction only): an
+        idempotency claim and trace lines. A claim lost in a crash belongs to a request that
+        was not answered; a later durable commit flushes the relaxed ones before it.
+        """
+        async with engines.translate_errors(), self._writer.begin() as connection:
+            if relaxed and self._engine.dialect.name == "postgresql":
+                await connection.execute(text("SET LOCAL synchronous_commit TO OFF"))
+            yield connection
+
+    # -- clients --------------------------------------------------------------------------
+
+    async def create_client(self, client: ApiClient) -> None:
+        async with self._writing() as connection:
+            await connection.execute(
+                insert(ApiClientRow).values(
+                    client_id=client.client_id,
+                    address=str(client.address),
+                    name=client.name,
+                    scopes=" ".join(sorted(client.scopes)),
+                    created_at=client.created_at,
+                    revoked_at=client.revoked_at,
+                    rate_per_minute=client.rate_per_minute,
+                    daily_quota=client.daily_quota,
+                )
+            )
+
+    async def get_client(self, client_id: str) -> ApiClient | None:
+        async with self._reading() as connection:
+            row = (
+                await connection.execute(
+                    select(ApiClientRow.__table__).where(ApiClientRow.client_id == client_id)
+                )
+            ).one_or_none()
+        return None if row is None else _client(row)
+
+    async def list_clients(self) -> list[ApiClient]:
+        async with self._reading() as connection:
+            rows = await connection.execute(
+                select(ApiClientRow.__table__).order_by(ApiClientRow.created_at)
+            )
+            return [_client(r) for r in rows]
+
+    async def revoke_client(self, client_id: str, at: datetime) -> None:
+        async with self._writing() as connection:
+            await connection.execute(
+                update(ApiClientRow)
+                .where(ApiClientRow.client_id == client_id, ApiClientRow.revoked_at.is_(None))
+                .values(revoked_at=at)
+            )
+
+    # -- idempotency ----------------------------------------------------------------------
+
+    async def claim_idempotency(
+        self, record: IdempotencyRecord, *, stale_before: datetime
+    ) -> IdempotencyRecord | None:
+        key = and_(
+            ApiIdempotencyRow.client_id == record.client_id, ApiIdempotencyRow.key == record.key
+        )
+        values = {
+            "client_id": record.client_id,
+            "key": record.key,
+            "request_hash": record.request_hash,
+            "created_at": record.created_at,
+            "status": None,
+            "body": b"",
+            "headers": "",
+        }
+        try:
+            async with self._writing(relaxed=True) as connection:
+                existing = (
+                    await connection.execute(select(ApiIdempotencyRow.__table__).where(key))
+                ).one_or_none()
+                if existing is None:
+                    await connection.execute(insert(ApiIdempotencyRow).values(values))
+                    return None
+                if existing.status is None and existing.created_at < stale_before:
+                    await connection.execute(update(ApiIdempotencyRow).where(key).values(values))
+                    return None
+                return _idempotency(existing)
+        except IntegrityError:
+            # A concurrent request inserted first (PostgreSQL read committed): theirs.
+            async with self._reading() as connection:
+                row = (
+                    await connection.execute(select(ApiIdempotencyRow.__table__).where(key))
+                ).one()
+            return _idempotency(row)
+
+    async def complete_idempotency(
+        self,
+        client_id: str,
+        key: str,
+        status: int,
+        body: bytes,
+        headers: str,
+        sends: Sequence[SentRecipient] = (),
+        events: Sequence[WebhookDelivery] = (),
+    ) -> None:
+        async with self._writing() as connection:
+            await connection.execute(
+                update(ApiIdempotencyRow)
+                .where(ApiIdempotencyRow.client_id == client_id, ApiIdempotencyRow.key == key)
+                .values(status=status, body=body, headers=headers)
+            )
+            await _insert_sends(connection, sends, events)
+
+    async def release_idempotency(self, client_id: str, key: str) -> None:
+        async with self._writing() as connection:
+            await connection.execute(
+                delete(ApiIdempotencyRow).where(
+                    ApiIdempotencyRow.client_id == client_id,
+                    ApiIdempotencyRow.key == key,
+                    ApiIdempotencyRow.status.is_(None),
+                )
+            )
+
+    # -- sends ----------------------------------------------------------------------------
+
+    async def record_sends(
+        self, sends: Sequence[SentRecipient], events: Sequence[WebhookDelivery] = ()
+    ) -> None:
+        if not sends and not events:
+            return
+        async with self._writing() as connection:
+            await _insert_sends(connection, sends, events)
+
+    async def record_calls(self, entries: Sequence[TraceEntry]) -> None:
+        if not entries:
+            return
+        async with self._writing(relaxed=True) as connection:
+            await connection.execute(
+                insert(TraceRow),
+                [
+                    {
+                        "at": e.at,
+                        "actor": e.actor,
+                        "action": e.action,
+                        "subject": e.subject,
+                        "details": e.details,
+                    }
+                    for e in entries
+                ],
+            )
+
+    async def list_sends(self, client_id: str, envelope_id: str) -> list[SentRecipient]:
+        async with self._reading() as connection:
+            rows = await connection.execute(
+                select(ApiSendRow.__table__)
+                .where(ApiSendRow.client_id == client_id, ApiSendRow.envelope_id == envelope_id)
+                .order_by(ApiSendRow.recipient)
+            )
+            return [_send(r) for r in rows]
+
+    async def unread_sends(self, limit: int) -> list[SentRecipient]:
+        async with self._reading() as connection:
+            rows = await connection.execute(
+                select(ApiSendRow.__table__)
+                .where(ApiSendRow.status == "delivered")
+                .order_by(ApiSendRow.delivered_at)
+                .limit(limit)
+            )
+            return [_send(r) for r in rows]
+
+    async def mark_read(self, envelope_id: str, recipient: Address, at: datetime) -> bool:
+        async with self._writing() as connection:
+            result = await connection.execute(
+                update(ApiSendRow)
+                .where(
+                    ApiSendRow.envelope_id == envelope_id,
+                    ApiSendRow.recipient == str(recipient),
+                    ApiSendRow.status == "delivered",
+                )
+                .values(status="read", read_at=at)
+            )
+            return bool(result.rowcount)
+
+    async def count_sends_since(self, client_id: str, since: datetime) -> int:
+        async with self._reading() as connection:
+            found = await connection.execute(
+                select(func.count(func.distinct(ApiSendRow.envelope_id))).where(
+                    ApiSendRow.client_id == client_id, ApiSendRow.delivered_at >= since
+                )
+            )
+            return int(found.scalar_one())
+
+    # -- webhooks -------------------------------------------------------------------------
+
+    async def create_webhook(self, webhook: Webhook) -> None:
+        async with self._writing() as connection:
+            await connection.execute(
+                insert(ApiWebhookRow).values(
+                    id=webhook.id,
+                    client_id=webhook.client_id,
+                    url=webhook.url,
+                    events=" ".join(sorted(webhook.events)),
+                    created_at=webhook.created_at,
+                )
+            )
+
+    async def list_webhooks(self, client_id: str | None = None) -> list[Webhook]:
+        query = select(ApiWebhookRow.__table__).order_by(ApiWebhookRow.created_at)
+        if client_id is not None:
+            query = query.where(ApiWebhookRow.client_id == client_id)
+        async with self._reading() as connection:
+            return [_webhook(r) for r in await connection.execute(query)]
+
+    async def delete_webhook(self, client_id: str, webhook_id: str) -> None:
+        async with self._writing() as connection:
+            result = await connection.execute(
+                delete(ApiWebhookRow).where(
+                    ApiWebhookRow.client_id == client_id, ApiWebhookRow.id == webhook_id
+                )
+            )
+            if not result.rowcount:
+                raise NotFound(f"no webhook {webhook_id}")
+
+    async def enqueue_deliveries(self, deliveries: Sequence[WebhookDelivery]) -> None:
+        if not deliveries:
+            return
+        async with self._writing() as connection:
+            await connection.execute(
+                insert(ApiWebhookDeliveryRow), [_delivery_values(d) for d in deliveries]
+            )
+
+    async def due_deliveries(self, now: datetime, limit: int) -> list[WebhookDelivery]:
+        async with self._reading() as connection:
+            rows = await connection.execute(
+                select(ApiWebhookDeliveryRow.__table__)
+                .where(
+                    ApiWebhookDeliveryRow.state == "pending",
+                    ApiWebhookDeliveryRow.next_attempt_at <= now,
+                )
+                .order_by(ApiWebhookDeliveryRow.next_attempt_at)
+                .limit(limit)
+            )
+            return [_delivery(r) for r in rows]
+
+    async def update_delivery(self, delivery: WebhookDelivery) -> None:
+        values = _delivery_values(delivery)
+        del values["id"]
+        async with self._writing() as connection:
+            await connection.execute(
+                update(ApiWebhookDeliveryRow)
+                .where(ApiWebhookDeliveryRow.id == delivery.id)
+                .values(values)
+            )
+
+    async def list_deliveries(self, client_id: str, limit: int) -> list[WebhookDelivery]:
+        async with self._reading() as connection:
+            rows = await connection.execute(
+                select(ApiWebhookDeliveryRow.__table__)
+                .where(ApiWebhookDeliveryRow.client_id == client_id)
+                .order_by(ApiWebhookDeliveryRow.created_at.desc(), ApiWebhookDeliveryRow.id)
+                .limit(limit)
+            )
+            return [_delivery(r) for r in rows]
+
+
+async def _insert_sends(
+    connection: AsyncConnection,
+    sends: Sequence[SentRecipient],
+    events: Sequence[WebhookDelivery],
+) -> None:
+    if events:
+        await connection.execute(
+            insert(ApiWebhookDeliveryRow), [_delivery_values(d) for d in events]
+        )
+    if sends:
+        await connection.execute(
+            insert(ApiSendRow),
+            [
+                {
+                    "envelope_id": s.envelope_id,
+                    "recipient": str(s.recipient),
+                    "client_id": s.client_id,
+                    "kind": s.kind,
+                    "provenance": s.provenance,
+                    "status": s.status,
+                    "delivered_at": s.delivered_at,
+                    "read_at": s.read_at,
+                }
+                for s in sends
+            ],
+        )
+
+
+def _delivery_values(d: WebhookDelivery) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "webhook_id": d.webhook_id,
+        "client_id": d.client_id,
+        "event": d.event,
+        "payload": d.payload,
+        "created_at": d.created_at,
+        "next_attempt_at": d.next_attempt_at,
+        "attempts": d.attempts,
+        "state": d.state,
+        "last_status": d.last_status,
+        "last_error": d.last_error,
+        "delivered_at": d.delivered_at,
+    }
