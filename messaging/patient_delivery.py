@@ -255,6 +255,37 @@ class PatientDeliveryRules:
             return await self._from_patient(submission, msg, raw)
         return await self._to_patients(submission, msg, raw, to_patients)
 
+    async def before_sealed_delivery(self, submission: Submission) -> PatientEffects | None:
+        """The rules for an envelope sealed by its sender, whose content the server cannot
+        read: they are judged on the routing header alone (the thread id it names, the
+        accounts, blocks and the patient's status). What needs the content — consent
+        messages, documents for a patient's record — is refused here
+        (``sealed-needs-content``): it goes through the server's own sealing, where the
+        rules can read it. A professional's ``FIN`` inside a sealed message is not seen."""
+        from_patient = (
+            submission.sender_account is not None
+            and submission.sender_account.kind is MailboxKind.PAT
+        )
+        to_patients = [
+            r
+            for r in submission.recipients
+            if (a := submission.accounts.get(r)) is not None and a.kind is MailboxKind.PAT
+        ]
+        if not from_patient and not to_patients:
+            return None
+        if submission.kind in CONSENT_KINDS or (
+            to_patients and submission.kind is MessageKind.DOCUMENT
+        ):
+            raise RuleViolation(
+                "sealed-needs-content",
+                f"a {submission.kind.value} message to or from a patient must be sealed by the"
+                " server, which checks its content against the patient's rules",
+            )
+        empty = Message()
+        if from_patient:
+            return await self._from_patient(submission, empty, None)
+        return await self._to_patients(submission, empty, None, to_patients)
+
     async def _correspondent(
         self, address: Address, account: AccountRecord | None
     ) -> Correspondent:

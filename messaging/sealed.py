@@ -16,6 +16,9 @@ Checks, each refusal an :class:`~messaging.errors.InvalidMessage` or
 - ``to`` are valid, distinct, known, open mailboxes, at most ``max_recipients``
   (the codes of :mod:`messaging.rules`), and the slots are exactly one per recipient
   (``sealed-slots``), each ``crypto.SLOT_BYTES`` long; a Sent slot is optional;
+- the patient rules (:meth:`PatientDeliveryRules.before_sealed_delivery`) on what the routing
+  header says: the thread a patient answers, blocks, closed accounts; consent messages and
+  documents for a patient must be sealed by the server, which can read them;
 - ``size`` is within ``max_message_size`` (``too-large``) and the envelope's length is
   plausible for it (``sealed-length``); ``id`` is 32 lower-case hex digits (``sealed-id``);
   ``date`` is within ``max_clock_skew`` of the server's clock (``sealed-date``); ``type``
@@ -51,6 +54,7 @@ from typing import BinaryIO
 import crypto
 from crypto.envelope import MAX_HEADER_BYTES
 from messaging.errors import InvalidAddress, InvalidMessage, RuleViolation, UnknownMailbox
+from messaging.patient_delivery import PatientDeliveryRules, Submission
 from messaging.ports import BlobStore, Clock, KeyDirectory, MailboxStore, Notifier
 from messaging.rules import check_recipients, check_sender, check_size
 from messaging.service import Limits, Submitted
@@ -88,6 +92,7 @@ class _Checked:
     sender: AccountRecord
     recipients: tuple[Address, ...]
     kind: MessageKind
+    accounts: Mapping[Address, AccountRecord | None]
 
 
 class SealedIntake:
@@ -103,7 +108,9 @@ class SealedIntake:
         clock: Clock,
         limits: Limits | None = None,
         max_clock_skew: timedelta = timedelta(minutes=10),
+        patients: PatientDeliveryRules | None = None,
     ) -> None:
+        self._patients = patients
         self._store = store
         self._blobs = blobs
         self._keys = keys
@@ -136,13 +143,29 @@ class SealedIntake:
         finally:
             envelope.seek(start)
         checked = await self._check(sender, header, length, slots, sent_slot)
+        now = self._clock.now()
+        effects = None
+        if self._patients is not None:  # the patient rules, on what the header says
+            effects = await self._patients.before_sealed_delivery(
+                Submission(
+                    sender=sender,
+                    sender_account=checked.sender,
+                    recipients=checked.recipients,
+                    accounts=checked.accounts,
+                    kind=checked.kind,
+                    envelope_id=header.envelope_id,
+                    thread_id=header.thread_id,
+                    thread_given=True,
+                    at=now,
+                    provenance=Provenance.E2E.value,
+                )
+            )
         blob = await asyncio.to_thread(self._copy, envelope)
         targets: list[tuple[Address, FolderRole, bytes, frozenset[str]]] = [
             (r, FolderRole.INBOX, slots[r], frozenset()) for r in checked.recipients
         ]
         if sent_slot is not None:
             targets.append((sender, FolderRole.SENT, sent_slot, _SEEN))
-        now = self._clock.now()
         placed = await self._store.deliver(
             Delivery(
                 envelope_id=header.envelope_id,
@@ -173,10 +196,13 @@ class SealedIntake:
                     )
                     for r in checked.recipients
                 ),
+                patient=effects,
             )
         )
         for item in placed:
             self._notifier.publish(item.account, f"exists {item.folder} {item.uid}")
+        if self._patients is not None and effects is not None:
+            await self._patients.after_delivery(effects, checked.kind)
         return Submitted(header.envelope_id, header.thread_id, checked.kind, tuple(placed))
 
     async def _check(
@@ -244,7 +270,7 @@ class SealedIntake:
             kind = MessageKind(header.kind)
         except ValueError:
             raise InvalidMessage(f"unknown message type {header.kind!r}", "sealed-kind") from None
-        return _Checked(header, account, recipients, kind)
+        return _Checked(header, account, recipients, kind, found)
 
     def _copy(self, envelope: BinaryIO) -> BlobRef:
         with self._blobs.writer() as writer:

@@ -58,6 +58,7 @@ def api_services(pli: Pli, settings: ApiSettings | None = None) -> ApiServices:
             notifier=pli.notifier,
             clock=pli.clock,
             limits=limits,
+            patients=pli.patient_rules,
         ),
         store=pli.store,
         notifier=pli.notifier,

@@ -225,6 +225,7 @@ async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
             notifier=notifier,
             clock=clock,
             limits=Limits(settings.max_message_size, settings.max_recipients),
+            patients=patient_rules,
         ),
         codes=code_sender(settings),
         notifier=notifier,
