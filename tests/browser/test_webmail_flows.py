@@ -161,7 +161,7 @@ async def test_a_patient_signs_in_reads_replies_and_is_refused_with_the_reason(
 
     # -- read: the doctor's document (e2e, verified signature, PDF in the page) ------------
     await page.get_by_role("link", name="Votre compte rendu de consultation").click()
-    await page.locator(".trust").wait_for()
+    await page.locator("body[data-screen=read]").wait_for()
     trust = await page.locator(".trust").inner_text()
     assert "Chiffré de bout en bout" in trust
     assert f"Signature vérifiée : ce message a bien été écrit par {DOCTOR}" in trust
@@ -180,6 +180,7 @@ async def test_a_patient_signs_in_reads_replies_and_is_refused_with_the_reason(
     await page.goto(f"{world.base}/webmail/#/inbox")
     await page.locator("body[data-screen=inbox]").wait_for()
     await page.get_by_role("link", name="Votre commande est prête").click()
+    await page.locator("body[data-screen=read]").wait_for()
     trust = await page.locator(".trust").inner_text()
     assert "Reçu en clair par Pli depuis mx.pharmacie.fr" in trust
     assert "Signature de Pli vérifiée" in trust
@@ -189,7 +190,12 @@ async def test_a_patient_signs_in_reads_replies_and_is_refused_with_the_reason(
     await page.goto(f"{world.base}/webmail/#/inbox")
     await page.locator("body[data-screen=inbox]").wait_for()
     await page.get_by_role("link", name="Votre compte rendu de consultation").click()
-    await page.get_by_role("link", name="Répondre").click()
+    await page.locator("body[data-screen=read]").wait_for()
+    # By keyboard: the PDF viewer above it may still be laying itself out, and a pointer
+    # click aimed before the layout settles can land beside the link.
+    await page.get_by_role("link", name="Répondre").focus()
+    await page.keyboard.press("Enter")
+    await page.locator("body[data-screen=reply]").wait_for()
     await page.get_by_label("Message", exact=True).fill(f"Merci docteur. {canary}")
     await shoot(page, artifacts, "compose")
     await page.get_by_role("button", name="Chiffrer et envoyer").click()
@@ -240,6 +246,7 @@ async def test_a_patient_signs_in_reads_replies_and_is_refused_with_the_reason(
 
     # -- refused by the server: the reason, in words ------------------------------------
     await page.goto(f"{world.base}/webmail/#/compose")
+    await page.locator("body[data-screen=compose]").wait_for()
     await page.get_by_label("Destinataire").fill(REMOTE)
     await page.get_by_label("Objet").fill("Rendez-vous")
     await page.get_by_label("Message", exact=True).fill("Bonjour")
