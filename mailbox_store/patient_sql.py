@@ -33,7 +33,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mailbox_store.imap_tables import SubscriptionRow, TombstoneRow, UidValidityFloorRow
 from mailbox_store.invariants import address_from_key, address_key, check_aware
+from mailbox_store.outbound_tables import ReceivedIdRow
 from mailbox_store.patient_tables import (
     AccessHistoryRow,
     ConsentRecordRow,
@@ -53,6 +55,11 @@ from mailbox_store.tables import (
     InlineBlobRow,
     KeySlotRow,
     MessageRow,
+)
+from mailbox_store.webmail_tables import (
+    WebmailPendingRow,
+    WebmailPreferencesRow,
+    WebmailSessionRow,
 )
 from messaging.access_history import Action, HistoryEntry, append
 from messaging.errors import NotFound
@@ -623,7 +630,17 @@ class SqlPatientStore:
             )
             await connection.execute(delete(KeySlotRow).where(KeySlotRow.account_id == account_id))
             await connection.execute(delete(MessageRow).where(MessageRow.folder_id.in_(folder_ids)))
+            # What the gateways keep of the account goes with it: IMAP state, the Message-IDs
+            # it received, webmail sessions and preferences (the personal address).
+            await connection.execute(
+                delete(TombstoneRow).where(TombstoneRow.folder_id.in_(folder_ids))
+            )
             await connection.execute(delete(FolderRow).where(FolderRow.account_id == account_id))
+            for row in (SubscriptionRow, UidValidityFloorRow):
+                await connection.execute(delete(row).where(row.account_id == account_id))
+            await connection.execute(delete(ReceivedIdRow).where(ReceivedIdRow.recipient == key))
+            for webmail in (WebmailPendingRow, WebmailSessionRow, WebmailPreferencesRow):
+                await connection.execute(delete(webmail).where(webmail.address == key))
             await connection.execute(
                 delete(CredentialRow).where(CredentialRow.account_id == account_id)
             )
