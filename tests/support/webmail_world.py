@@ -43,7 +43,11 @@ OTHER = "290017512345678@patient.pli.test"
 REMOTE = "jean.durand@ch-ailleurs.pli.test"
 """Listed in the directory with published keys, but not a mailbox of this instance."""
 
-PERSONAL = {PATIENT: "camille.durand@example.org", OTHER: "louis.petit@example.org"}
+PERSONAL = {
+    PATIENT: "camille.durand@example.org",
+    OTHER: "louis.petit@example.org",
+    DOCTOR: "sophie.martin@example.org",
+}
 
 
 @dataclass
@@ -168,7 +172,7 @@ async def webmail_world(tmp_path: Path, database_url: str) -> AsyncIterator[Webm
             authenticator=AccountAuthenticator(pli.accounts),
         )
         assert pli.webmail is not None
-        stop_webmail = include_webmail(app, pli.webmail)
+        stop_webmail = include_webmail(app, pli.webmail, patients=pli.patients)
         sock = _free_socket()
         port = sock.getsockname()[1]
         server = uvicorn.Server(
