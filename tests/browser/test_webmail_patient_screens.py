@@ -221,6 +221,9 @@ async def test_a_patient_uses_the_screens_of_their_rights(
     await expect(page.locator("tr[data-action=block-refused]")).to_contain_text(
         "Blocage refusé (médecin traitant)"
     )
+    # The patient's own actions are "Vous"; the professional's are named.
+    await expect(page.locator("tr[data-action=masked]")).to_contain_text("Vous")
+    await expect(page.locator("tr[data-action=document-sent]")).to_contain_text(DOCTOR)
     await shoot(page, artifacts, "history")
     assert await world.pli.patients.verify_history(patient) == []
 

@@ -721,7 +721,7 @@ function stale(mine) {
   return mine !== routeCount;
 }
 
-const patient = patientScreens({ h, field, status, render, api, t, when, stale, reasonOf, openMessage });
+const patient = patientScreens({ h, field, status, render, api, t, when, stale, reasonOf, openMessage, address: () => state.session.address });
 
 async function route() {
   const mine = ++routeCount;

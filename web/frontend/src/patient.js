@@ -165,14 +165,17 @@ export function patientScreens(ui) {
     const verdict = history.verified
       ? status(t("historyVerified", { n: history.entries.length }), "ok")
       : status(t("historyBroken", { n: history.problems.length }), "error");
+    const me = ui.address().toLowerCase();
+    // An entry names a document by its envelope id: words are kinder than 32 hex digits.
+    const about = (e) => e.details.professional || (/^[0-9a-f]{32}$/.test(e.subject) ? t("aDocument") : e.subject);
     const rows = [...history.entries].reverse().map((e) =>
       h(
         "tr",
         { "data-action": e.action },
-        h("td", {}, when(e.at)),
-        h("td", {}, e.actor),
-        h("td", {}, t(`action_${e.action.replace(/-/g, "_")}`)),
-        h("td", {}, e.details.professional || e.subject),
+        h("td", { "data-label": t("date") }, when(e.at)),
+        h("td", { "data-label": t("who") }, e.actor.toLowerCase() === me ? t("you") : e.actor),
+        h("td", { "data-label": t("what") }, t(`action_${e.action.replace(/-/g, "_")}`)),
+        h("td", { "data-label": t("about") }, about(e)),
       ),
     );
     main.replaceChildren(
