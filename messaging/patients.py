@@ -38,7 +38,7 @@ from email.parser import BytesParser
 
 import crypto
 from messaging.access_history import Action, Anchor, HistoryEntry, Problem, verify_chain
-from messaging.consent import ConsentRegistry, DocumentRef, SharedSlot
+from messaging.consent import ConsentRegistry, DocumentRef, Grant, SharedSlot
 from messaging.errors import NotFound, RuleViolation
 from messaging.kinds.consent import (
     ConsentRequest,
@@ -505,6 +505,17 @@ class PatientService:
         )
         await self._rules.notify(patient, NoticeEvent.RECORD_ACCESS)
         return SharedDocument(stored.record, raw, grant.grant_id)
+
+    async def masks(self, patient: Address) -> dict[str, frozenset[Address]]:
+        """Document id → the professionals the patient masked it from."""
+        await self._patient(patient)
+        return await self._patients.masks(patient)
+
+    async def consents(self, patient: Address) -> tuple[list[ConsentRequest], list[Grant]]:
+        """The requests waiting for the patient's answer and the grants active now."""
+        await self._patient(patient)
+        registry = await self.registry(patient)
+        return registry.pending_requests(), registry.active_grants(self._clock.now())
 
     # -- history ------------------------------------------------------------------------
 

@@ -75,7 +75,11 @@ async def serve(settings: Settings) -> int:
     )
     worker_stop = asyncio.Event()
     worker = asyncio.create_task(WebhookWorker(api).run(worker_stop))
-    stop_webmail = include_webmail(app, pli.webmail) if pli.webmail is not None else None
+    stop_webmail = (
+        include_webmail(app, pli.webmail, patients=pli.patients)
+        if pli.webmail is not None
+        else None
+    )
     config = uvicorn.Config(
         app,
         log_config=None,

@@ -31,6 +31,8 @@ from messaging.directory import MailboxEntry
 from messaging.types import Address, MailboxKind
 from pli.settings import Settings
 from pli.wiring import Pli, initialise, open_pli
+from tests.directory.factories import extraction
+from tests.directory.factories import line as directory_line
 from web import AccountAuthenticator, create_app
 from web.webmail import include_webmail
 
@@ -43,7 +45,26 @@ OTHER = "290017512345678@patient.pli.test"
 REMOTE = "jean.durand@ch-ailleurs.pli.test"
 """Listed in the directory with published keys, but not a mailbox of this instance."""
 
-PERSONAL = {PATIENT: "camille.durand@example.org", OTHER: "louis.petit@example.org"}
+PHARMACY_LINE = directory_line(
+    kind="ORG",
+    address=PHARMACY,
+    national_id="810009876543",
+    family="CENTRALE",
+    given="Claire",
+    organisation="Pharmacie centrale",
+    **{
+        "Type Identifiant PP": "8",
+        "Identifiant PP": "10009876543",
+        "Code Profession": "21",
+        "Libellé Profession": "Pharmacien",
+    },
+)
+
+PERSONAL = {
+    PATIENT: "camille.durand@example.org",
+    OTHER: "louis.petit@example.org",
+    DOCTOR: "sophie.martin@example.org",
+}
 
 
 @dataclass
@@ -137,6 +158,9 @@ async def webmail_world(tmp_path: Path, database_url: str) -> AsyncIterator[Webm
     server: uvicorn.Server | None = None
     task: asyncio.Task[None] | None = None
     try:
+        # The pharmacy is one for the patient rules (a pharmacist's line of the directory's
+        # extraction): the only professional a patient may write to first.
+        await pli.directory.import_extraction(extraction(PHARMACY_LINE))
         passphrases: dict[str, str] = {}
         recovery: dict[str, str] = {}
         for address, kind, name in (
@@ -168,7 +192,7 @@ async def webmail_world(tmp_path: Path, database_url: str) -> AsyncIterator[Webm
             authenticator=AccountAuthenticator(pli.accounts),
         )
         assert pli.webmail is not None
-        stop_webmail = include_webmail(app, pli.webmail)
+        stop_webmail = include_webmail(app, pli.webmail, patients=pli.patients)
         sock = _free_socket()
         port = sock.getsockname()[1]
         server = uvicorn.Server(

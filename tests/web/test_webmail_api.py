@@ -264,6 +264,10 @@ async def test_a_patient_reads_the_envelope_and_another_patient_gets_404(
 async def test_a_message_sealed_by_the_client_is_delivered_and_opens_for_the_doctor(
     world: WebmailWorld,
 ) -> None:
+    # A patient answers a professional (the patient rules refuse a new thread to a doctor):
+    # the envelope continues the doctor's thread.
+    first = await _doctor_writes(world, PATIENT, "Bonjour, comment allez-vous ?")
+    thread = (await world.pli.store.find_message(Address.parse(PATIENT), first)).record.thread_id
     async with world.client() as client:
         session = await sign_in(world, client, PATIENT)
         unlocked = await world.pli.accounts.unlock(
@@ -283,7 +287,7 @@ async def test_a_message_sealed_by_the_client_is_delivered_and_opens_for_the_doc
         )
         header = crypto.RoutingHeader(
             envelope_id="ab" * 16,
-            thread_id="cd" * 16,
+            thread_id=thread,
             kind="note",
             sender=PATIENT,
             recipients=(DOCTOR,),

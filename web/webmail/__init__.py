@@ -14,8 +14,10 @@ from pathlib import Path
 from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
+from messaging.patients import PatientService
 from messaging.webmail import WebmailService
 from web.webmail.pages import STATIC_DIR, pages_router, static_files
+from web.webmail.patient_routes import patient_router
 from web.webmail.routes import WebmailContext, router
 from web.webmail.security import WebmailLimiters, security_headers
 
@@ -28,13 +30,19 @@ def include_webmail(
     *,
     limiters: WebmailLimiters | None = None,
     static_dir: Path = STATIC_DIR,
+    patients: PatientService | None = None,
 ) -> Callable[[], None]:
     """Add the webmail to ``app``; the returned function, called at shutdown, ends the
-    server-sent event streams so that stopping never waits on an open browser tab."""
+    server-sent event streams so that stopping never waits on an open browser tab.
+
+    With ``patients``, the patient's screens (record, blocks, consents, access history:
+    :mod:`web.webmail.patient_routes`) are served too."""
     context = WebmailContext(service, limiters or WebmailLimiters.default())
     app.state.webmail = context
     app.middleware("http")(security_headers)
     app.include_router(router)
+    app.state.webmail_patients = patients
+    app.include_router(patient_router)
     app.include_router(pages_router(static_dir))
     # Compressed on the way out (the bundle is 1.1 MB, 0.33 MB gzipped); only the assets:
     # API answers hold secrets-adjacent data, where compression invites BREACH-style guesses.

@@ -6,6 +6,7 @@ import * as pc from "./envelope.js";
 import { KeyProofError, verifiedKeys } from "./directory.js";
 import { LANGUAGES, language, setLanguage, t } from "./i18n.js";
 import { buildMessage, parseMessage } from "./mime.js";
+import { patientScreens } from "./patient.js";
 
 // The crypto module, for the browser tests (test vectors, sealing for Python).
 globalThis.pliCrypto = pc;
@@ -78,11 +79,22 @@ function navigation() {
     h(
       "nav",
       { "aria-label": t("mainNav") },
-      h("ul", {}, h("li", {}, link("#/inbox", t("inbox"))), h("li", {}, link("#/sent", t("sent"))), h("li", {}, link("#/compose", t("compose"))), h("li", {}, link("#/settings", t("settings")))),
+      h("ul", {}, h("li", {}, link("#/inbox", t("inbox"))), h("li", {}, link("#/sent", t("sent"))), h("li", {}, link("#/compose", t("compose"))), ...patientLinks(link), h("li", {}, link("#/settings", t("settings")))),
     ),
     h("p", { class: "who" }, state.session.display_name),
     h("button", { type: "button", class: "link", onclick: signOut }, t("signOut")),
   );
+}
+
+// The patient's own screens (record, consents, blocks, history): patients only.
+function patientLinks(link) {
+  if (state.session?.kind !== "PAT") return [];
+  return [
+    h("li", {}, link("#/documents", t("documents"))),
+    h("li", {}, link("#/consents", t("consents"))),
+    h("li", {}, link("#/blocked", t("blocked"))),
+    h("li", {}, link("#/history", t("history"))),
+  ];
 }
 
 // -- HTTP -----------------------------------------------------------------------------------
@@ -709,6 +721,8 @@ function stale(mine) {
   return mine !== routeCount;
 }
 
+const patient = patientScreens({ h, field, status, render, api, t, when, stale, reasonOf, openMessage, address: () => state.session.address });
+
 async function route() {
   const mine = ++routeCount;
   delete document.body.dataset.screen;
@@ -727,6 +741,10 @@ async function route() {
       else if (screen === "compose") await composeScreen(null, mine);
       else if (screen === "sent") await listScreen("Sent", mine);
       else if (screen === "settings") await settingsScreen(mine);
+      else if (screen === "documents" && state.session.kind === "PAT") await patient.documentsScreen(mine);
+      else if (screen === "consents" && state.session.kind === "PAT") await patient.consentsScreen(mine);
+      else if (screen === "blocked" && state.session.kind === "PAT") await patient.blockedScreen(mine);
+      else if (screen === "history" && state.session.kind === "PAT") await patient.historyScreen(mine);
       else (shown = "inbox"), await listScreen("INBOX", mine);
     } catch (error) {
       if (!stale(mine)) render(t("error"), status(String(error.message || error), "error"));
