@@ -15,6 +15,7 @@ Each caller still returns only once the transaction carrying its write has commi
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -142,6 +145,8 @@ class _Calls:
     entries: Sequence[TraceEntry]
 
 
+_WEBHOOK_CACHE_SECONDS = 2.0
+
 _Write = _Claim | _Complete | _Release | _Calls
 _RELAXED = (_Claim, _Calls)
 """Writes that need not be durable before they return (see :meth:`SqlApiState._writing`)."""
@@ -151,6 +156,7 @@ class SqlApiState:
     def __init__(self, engine: AsyncEngine, *, max_group: int = 128) -> None:
         self._engine = engine
         self._writer = engine.execution_options(**engines.WRITE)
+        self._hooks: dict[str, tuple[float, list[Webhook]]] = {}
         self._batch: GroupCommitter[_Write, IdempotencyRecord | None] = GroupCommitter(
             self._commit_group, self._commit_one, max_group=max_group
         )
@@ -347,6 +353,7 @@ class SqlApiState:
     # -- webhooks -------------------------------------------------------------------------
 
     async def create_webhook(self, webhook: Webhook) -> None:
+        self._hooks.pop(webhook.client_id, None)
         async with self._writing() as connection:
             await connection.execute(
                 insert(ApiWebhookRow).values(
@@ -359,6 +366,18 @@ class SqlApiState:
             )
 
     async def list_webhooks(self, client_id: str | None = None) -> list[Webhook]:
+        # Every send asks for its client's webhooks: kept a few seconds per client, dropped
+        # at once by this process's own changes (another process's show within the TTL).
+        if client_id is not None:
+            cached = self._hooks.get(client_id)
+            if cached is not None and cached[0] > time.monotonic():
+                return list(cached[1])
+            found = await self._list_webhooks(client_id)
+            self._hooks[client_id] = (time.monotonic() + _WEBHOOK_CACHE_SECONDS, found)
+            return list(found)
+        return await self._list_webhooks(None)
+
+    async def _list_webhooks(self, client_id: str | None) -> list[Webhook]:
         query = select(ApiWebhookRow.__table__).order_by(ApiWebhookRow.created_at)
         if client_id is not None:
             query = query.where(ApiWebhookRow.client_id == client_id)
@@ -366,6 +385,7 @@ class SqlApiState:
             return [_webhook(r) for r in await connection.execute(query)]
 
     async def delete_webhook(self, client_id: str, webhook_id: str) -> None:
+        self._hooks.pop(client_id, None)
         async with self._writing() as connection:
             result = await connection.execute(
                 delete(ApiWebhookRow).where(
@@ -415,6 +435,12 @@ class SqlApiState:
                 .limit(limit)
             )
             return [_delivery(r) for r in rows]
+
+
+def _insert_new(connection: AsyncConnection) -> Any:  # noqa: ANN401 - a dialect's insert
+    if connection.dialect.name == "postgresql":
+        return postgresql_insert(ApiIdempotencyRow)
+    return sqlite_insert(ApiIdempotencyRow)
 
 
 def _key_of(record: IdempotencyRecord) -> Any:  # noqa: ANN401 - a SQL condition
@@ -472,9 +498,6 @@ async def _claim(connection: AsyncConnection, claim: _Claim) -> IdempotencyRecor
     """
     record = claim.record
     key = _key_of(record)
-    existing = (
-        await connection.execute(select(ApiIdempotencyRow.__table__).where(key))
-    ).one_or_none()
     values = {
         "client_id": record.client_id,
         "key": record.key,
@@ -484,9 +507,11 @@ async def _claim(connection: AsyncConnection, claim: _Claim) -> IdempotencyRecor
         "body": b"",
         "headers": "",
     }
-    if existing is None:
-        await connection.execute(insert(ApiIdempotencyRow).values(values))
+    # One statement when the key is new (the common case): insert unless it exists.
+    fresh = _insert_new(connection).values(values).on_conflict_do_nothing()
+    if (await connection.execute(fresh)).rowcount == 1:
         return None
+    existing = (await connection.execute(select(ApiIdempotencyRow.__table__).where(key))).one()
     if existing.status is None and existing.created_at < claim.stale_before:
         await connection.execute(update(ApiIdempotencyRow).where(key).values(values))
         return None
