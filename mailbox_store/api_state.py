@@ -36,7 +36,7 @@ from mailbox_store.api_tables import (
     ApiWebhookDeliveryRow,
     ApiWebhookRow,
 )
-from mailbox_store.group_commit import GroupCommitter
+from mailbox_store.group_commit import CommitStats, GroupCommitter
 from mailbox_store.invariants import address_key
 from mailbox_store.tables import AccountRow, FolderRow, MessageRow, TraceRow
 from messaging.api_clients import (
@@ -160,6 +160,11 @@ class SqlApiState:
         self._batch: GroupCommitter[_Write, IdempotencyRecord | None] = GroupCommitter(
             self._commit_group, self._commit_one, max_group=max_group
         )
+
+    @property
+    def stats(self) -> CommitStats:
+        """What the batched writer did (transactions per write, for tests and metrics)."""
+        return self._batch.stats
 
     async def close(self) -> None:
         """Commit the writes queued, then accept no more (before the engine is disposed)."""
