@@ -5,16 +5,26 @@ in ``BEGIN IMMEDIATE`` on SQLite); get one with :meth:`SqlMailboxStore.api_state
 
 Idempotency claims rely on the primary key ``(client_id, key)``: of two concurrent
 requests with one key, exactly one insert succeeds, the other reads the winner's row.
+
+The writes of a send (its idempotency claim, then its answer with the per-recipient rows
+and webhook events) and the call trace go through one :class:`GroupCommitter`: concurrent
+requests share one transaction and one flush instead of paying one ``fsync`` each, the cost
+that bounded the API's sends per second (one SQLite write lock, taken ~3 times per send).
+Each caller still returns only once the transaction carrying its write has committed.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -26,7 +36,9 @@ from mailbox_store.api_tables import (
     ApiWebhookDeliveryRow,
     ApiWebhookRow,
 )
-from mailbox_store.tables import TraceRow
+from mailbox_store.group_commit import CommitStats, GroupCommitter
+from mailbox_store.invariants import address_key
+from mailbox_store.tables import AccountRow, FolderRow, MessageRow, TraceRow
 from messaging.api_clients import (
     ApiClient,
     IdempotencyRecord,
@@ -105,10 +117,83 @@ def _idempotency(row: Any) -> IdempotencyRecord:  # noqa: ANN401
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    record: IdempotencyRecord
+    stale_before: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Complete:
+    client_id: str
+    key: str
+    status: int
+    body: bytes
+    headers: str
+    sends: Sequence[SentRecipient]
+    events: Sequence[WebhookDelivery]
+
+
+@dataclass(frozen=True, slots=True)
+class _Release:
+    client_id: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Calls:
+    entries: Sequence[TraceEntry]
+
+
+_WEBHOOK_CACHE_SECONDS = 2.0
+
+_Write = _Claim | _Complete | _Release | _Calls
+_RELAXED = (_Claim, _Calls)
+"""Writes that need not be durable before they return (see :meth:`SqlApiState._writing`)."""
+
+
 class SqlApiState:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, max_group: int = 128) -> None:
         self._engine = engine
         self._writer = engine.execution_options(**engines.WRITE)
+        self._hooks: dict[str, tuple[float, list[Webhook]]] = {}
+        self._batch: GroupCommitter[_Write, IdempotencyRecord | None] = GroupCommitter(
+            self._commit_group, self._commit_one, max_group=max_group
+        )
+
+    @property
+    def stats(self) -> CommitStats:
+        """What the batched writer did (transactions per write, for tests and metrics)."""
+        return self._batch.stats
+
+    async def close(self) -> None:
+        """Commit the writes queued, then accept no more (before the engine is disposed)."""
+        await self._batch.close()
+
+    async def _commit_group(self, writes: Sequence[_Write]) -> list[IdempotencyRecord | None]:
+        relaxed = all(isinstance(w, _RELAXED) for w in writes)
+        async with self._writing(relaxed=relaxed) as connection:
+            return [await _apply(connection, w) for w in writes]
+
+    async def _commit_one(self, write: _Write) -> IdempotencyRecord | None:
+        if isinstance(write, _Claim):
+            return await self._claim_alone(write)
+        async with self._writing(relaxed=isinstance(write, _RELAXED)) as connection:
+            return await _apply(connection, write)
+
+    async def _claim_alone(self, claim: _Claim) -> IdempotencyRecord | None:
+        try:
+            async with self._writing(relaxed=True) as connection:
+                return await _claim(connection, claim)
+        except IntegrityError:
+            # A concurrent request inserted first (PostgreSQL read committed): theirs.
+            async with self._reading() as connection:
+                row = (
+                    await connection.execute(
+                        select(ApiIdempotencyRow.__table__).where(_key_of(claim.record))
+                    )
+                ).one()
+            return _idempotency(row)
 
     @asynccontextmanager
     async def _reading(self) -> AsyncIterator[AsyncConnection]:
@@ -174,37 +259,7 @@ class SqlApiState:
     async def claim_idempotency(
         self, record: IdempotencyRecord, *, stale_before: datetime
     ) -> IdempotencyRecord | None:
-        key = and_(
-            ApiIdempotencyRow.client_id == record.client_id, ApiIdempotencyRow.key == record.key
-        )
-        values = {
-            "client_id": record.client_id,
-            "key": record.key,
-            "request_hash": record.request_hash,
-            "created_at": record.created_at,
-            "status": None,
-            "body": b"",
-            "headers": "",
-        }
-        try:
-            async with self._writing(relaxed=True) as connection:
-                existing = (
-                    await connection.execute(select(ApiIdempotencyRow.__table__).where(key))
-                ).one_or_none()
-                if existing is None:
-                    await connection.execute(insert(ApiIdempotencyRow).values(values))
-                    return None
-                if existing.status is None and existing.created_at < stale_before:
-                    await connection.execute(update(ApiIdempotencyRow).where(key).values(values))
-                    return None
-                return _idempotency(existing)
-        except IntegrityError:
-            # A concurrent request inserted first (PostgreSQL read committed): theirs.
-            async with self._reading() as connection:
-                row = (
-                    await connection.execute(select(ApiIdempotencyRow.__table__).where(key))
-                ).one()
-            return _idempotency(row)
+        return await self._batch.submit(_Claim(record, stale_before))
 
     async def complete_idempotency(
         self,
@@ -216,23 +271,12 @@ class SqlApiState:
         sends: Sequence[SentRecipient] = (),
         events: Sequence[WebhookDelivery] = (),
     ) -> None:
-        async with self._writing() as connection:
-            await connection.execute(
-                update(ApiIdempotencyRow)
-                .where(ApiIdempotencyRow.client_id == client_id, ApiIdempotencyRow.key == key)
-                .values(status=status, body=body, headers=headers)
-            )
-            await _insert_sends(connection, sends, events)
+        await self._batch.submit(
+            _Complete(client_id, key, status, body, headers, tuple(sends), tuple(events))
+        )
 
     async def release_idempotency(self, client_id: str, key: str) -> None:
-        async with self._writing() as connection:
-            await connection.execute(
-                delete(ApiIdempotencyRow).where(
-                    ApiIdempotencyRow.client_id == client_id,
-                    ApiIdempotencyRow.key == key,
-                    ApiIdempotencyRow.status.is_(None),
-                )
-            )
+        await self._batch.submit(_Release(client_id, key))
 
     # -- sends ----------------------------------------------------------------------------
 
@@ -241,26 +285,12 @@ class SqlApiState:
     ) -> None:
         if not sends and not events:
             return
-        async with self._writing() as connection:
-            await _insert_sends(connection, sends, events)
+        await self._batch.submit(_Complete("", "", 0, b"", "", tuple(sends), tuple(events)))
 
     async def record_calls(self, entries: Sequence[TraceEntry]) -> None:
         if not entries:
             return
-        async with self._writing(relaxed=True) as connection:
-            await connection.execute(
-                insert(TraceRow),
-                [
-                    {
-                        "at": e.at,
-                        "actor": e.actor,
-                        "action": e.action,
-                        "subject": e.subject,
-                        "details": e.details,
-                    }
-                    for e in entries
-                ],
-            )
+        await self._batch.submit(_Calls(tuple(entries)))
 
     async def list_sends(self, client_id: str, envelope_id: str) -> list[SentRecipient]:
         async with self._reading() as connection:
@@ -294,6 +324,28 @@ class SqlApiState:
             )
             return bool(result.rowcount)
 
+    async def seen_sends(self, limit: int) -> list[SentRecipient]:
+        # Two queries for the whole batch: the worker used to ask the store once per send.
+        sends = await self.unread_sends(limit)
+        if not sends:
+            return []
+        async with self._reading() as connection:
+            rows = await connection.execute(
+                select(AccountRow.address, MessageRow.envelope_id, MessageRow.seen)
+                .select_from(MessageRow)
+                .join(FolderRow, FolderRow.id == MessageRow.folder_id)
+                .join(AccountRow, AccountRow.id == FolderRow.account_id)
+                .where(
+                    MessageRow.envelope_id.in_({s.envelope_id for s in sends}),
+                    AccountRow.address.in_({address_key(s.recipient) for s in sends}),
+                )
+                .order_by(FolderRow.id, MessageRow.uid)
+            )
+            first: dict[tuple[str, str], bool] = {}
+            for address, envelope_id, seen in rows:
+                first.setdefault((address, envelope_id), bool(seen))
+        return [s for s in sends if first.get((address_key(s.recipient), s.envelope_id))]
+
     async def count_sends_since(self, client_id: str, since: datetime) -> int:
         async with self._reading() as connection:
             found = await connection.execute(
@@ -306,6 +358,7 @@ class SqlApiState:
     # -- webhooks -------------------------------------------------------------------------
 
     async def create_webhook(self, webhook: Webhook) -> None:
+        self._hooks.pop(webhook.client_id, None)
         async with self._writing() as connection:
             await connection.execute(
                 insert(ApiWebhookRow).values(
@@ -318,6 +371,18 @@ class SqlApiState:
             )
 
     async def list_webhooks(self, client_id: str | None = None) -> list[Webhook]:
+        # Every send asks for its client's webhooks: kept a few seconds per client, dropped
+        # at once by this process's own changes (another process's show within the TTL).
+        if client_id is not None:
+            cached = self._hooks.get(client_id)
+            if cached is not None and cached[0] > time.monotonic():
+                return list(cached[1])
+            found = await self._list_webhooks(client_id)
+            self._hooks[client_id] = (time.monotonic() + _WEBHOOK_CACHE_SECONDS, found)
+            return list(found)
+        return await self._list_webhooks(None)
+
+    async def _list_webhooks(self, client_id: str | None) -> list[Webhook]:
         query = select(ApiWebhookRow.__table__).order_by(ApiWebhookRow.created_at)
         if client_id is not None:
             query = query.where(ApiWebhookRow.client_id == client_id)
@@ -325,6 +390,7 @@ class SqlApiState:
             return [_webhook(r) for r in await connection.execute(query)]
 
     async def delete_webhook(self, client_id: str, webhook_id: str) -> None:
+        self._hooks.pop(client_id, None)
         async with self._writing() as connection:
             result = await connection.execute(
                 delete(ApiWebhookRow).where(
@@ -374,6 +440,87 @@ class SqlApiState:
                 .limit(limit)
             )
             return [_delivery(r) for r in rows]
+
+
+def _insert_new(connection: AsyncConnection) -> Any:  # noqa: ANN401 - a dialect's insert
+    if connection.dialect.name == "postgresql":
+        return postgresql_insert(ApiIdempotencyRow)
+    return sqlite_insert(ApiIdempotencyRow)
+
+
+def _key_of(record: IdempotencyRecord) -> Any:  # noqa: ANN401 - a SQL condition
+    return and_(
+        ApiIdempotencyRow.client_id == record.client_id, ApiIdempotencyRow.key == record.key
+    )
+
+
+async def _apply(connection: AsyncConnection, write: _Write) -> IdempotencyRecord | None:
+    """One write of a group, in the group's transaction."""
+    if isinstance(write, _Claim):
+        return await _claim(connection, write)
+    if isinstance(write, _Complete):
+        if write.key:
+            await connection.execute(
+                update(ApiIdempotencyRow)
+                .where(
+                    ApiIdempotencyRow.client_id == write.client_id,
+                    ApiIdempotencyRow.key == write.key,
+                )
+                .values(status=write.status, body=write.body, headers=write.headers)
+            )
+        await _insert_sends(connection, write.sends, write.events)
+        return None
+    if isinstance(write, _Release):
+        await connection.execute(
+            delete(ApiIdempotencyRow).where(
+                ApiIdempotencyRow.client_id == write.client_id,
+                ApiIdempotencyRow.key == write.key,
+                ApiIdempotencyRow.status.is_(None),
+            )
+        )
+        return None
+    await connection.execute(
+        insert(TraceRow),
+        [
+            {
+                "at": e.at,
+                "actor": e.actor,
+                "action": e.action,
+                "subject": e.subject,
+                "details": e.details,
+            }
+            for e in write.entries
+        ],
+    )
+    return None
+
+
+async def _claim(connection: AsyncConnection, claim: _Claim) -> IdempotencyRecord | None:
+    """Insert the claim, or take over a stale one; else the row already there.
+
+    Within one group, a second claim of the same key sees the first one's insert (same
+    transaction), so of two concurrent duplicates exactly one still wins.
+    """
+    record = claim.record
+    key = _key_of(record)
+    values = {
+        "client_id": record.client_id,
+        "key": record.key,
+        "request_hash": record.request_hash,
+        "created_at": record.created_at,
+        "status": None,
+        "body": b"",
+        "headers": "",
+    }
+    # One statement when the key is new (the common case): insert unless it exists.
+    fresh = _insert_new(connection).values(values).on_conflict_do_nothing()
+    if (await connection.execute(fresh)).rowcount == 1:
+        return None
+    existing = (await connection.execute(select(ApiIdempotencyRow.__table__).where(key))).one()
+    if existing.status is None and existing.created_at < claim.stale_before:
+        await connection.execute(update(ApiIdempotencyRow).where(key).values(values))
+        return None
+    return _idempotency(existing)
 
 
 async def _insert_sends(

@@ -331,7 +331,11 @@ class SqlMailboxStore(SqlImapState):
         """The application API's state, in this store's database (``api_state.py``)."""
         from mailbox_store.api_state import SqlApiState
 
-        return SqlApiState(self._engine)
+        # One per store: its writes are batched (one group commit), closed with the store.
+        found: SqlApiState | None = getattr(self, "_api_state", None)
+        if found is None:
+            found = self._api_state = SqlApiState(self._engine)
+        return found
 
     @property
     def patients(self) -> SqlPatientStore:
@@ -349,6 +353,9 @@ class SqlMailboxStore(SqlImapState):
             return
         self._closed = True
         try:
+            api_state: SqlApiState | None = getattr(self, "_api_state", None)
+            if api_state is not None:
+                await api_state.close()
             await self._committer.close()
             await self._feed.close()
         finally:

@@ -202,6 +202,11 @@ class ApiState(Protocol):
         """True when this call changed the status (so the event is emitted once)."""
         ...
 
+    async def seen_sends(self, limit: int) -> list[SentRecipient]:
+        """Of the ``limit`` oldest sends not yet known as read, those whose recipient's copy
+        (its first: INBOX before other folders, then lowest UID) is now ``\\Seen``."""
+        ...
+
     async def count_sends_since(self, client_id: str, since: datetime) -> int:
         """Messages (envelopes) the client sent since ``since``."""
         ...

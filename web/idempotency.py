@@ -136,15 +136,19 @@ async def idempotent(
     kept = {k: v for k, v in response.headers.items() if k.lower() in _KEEP_HEADERS}
     kept["content-type"] = response.headers.get("content-type", "application/json")
     # The sends a 201 reports are written with its idempotency record: one commit, not two.
+    # Shielded: once delivered, a client hanging up must not leave the claim unanswered
+    # (a retry would then deliver again after the stale delay).
     sends, events = getattr(request.state, "pending_sends", ((), ()))
-    await state.complete_idempotency(
-        client_id,
-        key,
-        response.status_code,
-        bytes(response.body),
-        json.dumps(kept),
-        sends,
-        events,
+    await asyncio.shield(
+        state.complete_idempotency(
+            client_id,
+            key,
+            response.status_code,
+            bytes(response.body),
+            json.dumps(kept),
+            sends,
+            events,
+        )
     )
     return response
 

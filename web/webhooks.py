@@ -236,13 +236,7 @@ class WebhookWorker:
 
     async def _check_reads(self) -> None:
         services = self._services
-        for send in await services.state.unread_sends(500):
-            try:
-                found = await services.store.find_message(send.recipient, send.envelope_id)
-            except NotFound:
-                continue
-            if "\\Seen" not in found.record.flags:
-                continue
+        for send in await services.state.seen_sends(500):
             now = services.clock.now()
             if await services.state.mark_read(send.envelope_id, send.recipient, now):
                 await enqueue_event(

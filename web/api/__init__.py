@@ -13,15 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from starlette.responses import Response
-from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from messaging.api_clients import ApiState
+from messaging.ports import Clock
 from messaging.types import TraceEntry
 from web.api import mailbox, messages, webhook_routes
 from web.api.context import ApiContext, ApiServices
@@ -82,12 +81,52 @@ class CallTrace:
                 await asyncio.sleep(0.05)
 
 
-def _route_template(app: FastAPI, request: Request) -> str:
-    for route in app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is Match.FULL:
-            return str(getattr(route, "path", request.url.path))
-    return "(no route)"
+_TRACED = ("/v1/messages", "/v1/mailbox", "/v1/webhooks", "/v1/oauth")
+
+
+class _TraceCalls:
+    """Pure ASGI middleware adding each API call to the :class:`CallTrace`.
+
+    Not ``@app.middleware("http")``: Starlette's ``BaseHTTPMiddleware`` runs every request
+    in an extra task with memory streams, a cost paid by every send under load.
+    """
+
+    def __init__(self, app: ASGIApp, *, trace: CallTrace, clock: Clock) -> None:
+        self._app = app
+        self._trace = trace
+        self._clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(_TRACED):
+            await self._app(scope, receive, send)
+            return
+        status = 500  # what the server answers when the application raised
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self._app(scope, receive, sending)
+        finally:
+            client_id = scope.get("state", {}).get("api_client")
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "(no route)"
+            self._trace.add(
+                TraceEntry(
+                    actor=f"api:{client_id}" if client_id else "api:anonymous",
+                    action="api-call",
+                    subject=client_id or "",
+                    at=self._clock.now(),
+                    details={
+                        "method": str(scope.get("method", "")),
+                        "route": str(template),
+                        "status": str(status),
+                    },
+                )
+            )
 
 
 _API_PREFIXES = ("/v1/oauth", "/v1/messages", "/v1/mailbox", "/v1/webhooks")
@@ -146,30 +185,7 @@ def install(app: FastAPI, services: ApiServices) -> ApiContext:
     app.include_router(mailbox.router)
     app.include_router(webhook_routes.router)
 
-    @app.middleware("http")
-    async def trace_calls(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        if not request.url.path.startswith(
-            ("/v1/messages", "/v1/mailbox", "/v1/webhooks", "/v1/oauth")
-        ):
-            return await call_next(request)
-        response = await call_next(request)
-        client_id = getattr(request.state, "api_client", None)
-        trace.add(
-            TraceEntry(
-                actor=f"api:{client_id}" if client_id else "api:anonymous",
-                action="api-call",
-                subject=client_id or "",
-                at=services.clock.now(),
-                details={
-                    "method": request.method,
-                    "route": _route_template(app, request),
-                    "status": str(response.status_code),
-                },
-            )
-        )
-        return response
+    app.add_middleware(_TraceCalls, trace=trace, clock=services.clock)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

@@ -67,7 +67,7 @@ class ApiContext:
         return found
 
 
-def get_api(request: Request) -> ApiContext:
+async def get_api(request: Request) -> ApiContext:  # async: FastAPI runs a def in a thread
     found = getattr(request.app.state, "api", None)
     if found is None:  # routers are only included with their services
         raise ApiError(503, "Service unavailable", "the application API is not configured")
