@@ -70,7 +70,7 @@ def test_pli_serve_answers_imap_on_both_ports(pli: Pli) -> None:
             line = proc.stdout.readline()
             if not line or line.startswith("ready"):
                 break
-            name, where = line.split()
+            name, where = line.split(maxsplit=1)
             fronts[name] = where
         context = ssl.create_default_context(cafile=str(pli.home / "tls" / "ca.pem"))
         starttls_port = int(fronts["imap"].rsplit(":", 1)[1])
