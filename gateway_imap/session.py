@@ -81,6 +81,7 @@ _DATE_TIME_RE = re.compile(
 )
 _MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 _WRITE_HIGH = 256 * 1024
+_SEND_CHUNK = 64 * 1024
 _OPEN_BATCH = 256
 _OPEN_BATCH_BYTES = 4 * 1024 * 1024
 """A FETCH or SEARCH that needs content opens its messages in batches of at most this many
@@ -1157,6 +1158,8 @@ class ImapSession:
         failure: fetchmod.FetchFailed | None = None
         batches = _open_batches(records) if content else [records]
         ahead: asyncio.Future[list[fetchmod.ServedMessage | None]] | None = None
+        out: list[bytes] = []  # FETCH responses written together: one TLS record and
+        out_size = 0  # one send for many small ones, not one each
         try:
             for number, batch in enumerate(batches):
                 served_batch: list[fetchmod.ServedMessage | None] | None = None
@@ -1187,7 +1190,14 @@ class ImapSession:
                     except fetchmod.FetchFailed as exc:
                         failure = exc
                         continue
-                    await self._send(b"* %d FETCH (" % seq + b" ".join(parts) + b")\r\n")
+                    out.append(b"* %d FETCH (" % seq + b" ".join(parts) + b")\r\n")
+                    out_size += len(out[-1])
+                    if out_size >= _SEND_CHUNK:
+                        await self._send(b"".join(out))
+                        out, out_size = [], 0
+                if out:  # what this batch rendered goes out before the next is awaited
+                    await self._send(b"".join(out))
+                    out, out_size = [], 0
         finally:
             if ahead is not None:
                 ahead.cancel()
