@@ -33,6 +33,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mailbox_store.imap_tables import SubscriptionRow, TombstoneRow, UidValidityFloorRow
 from mailbox_store.invariants import address_from_key, address_key, check_aware
 from mailbox_store.patient_tables import (
     AccessHistoryRow,
@@ -623,6 +624,14 @@ class SqlPatientStore:
             )
             await connection.execute(delete(KeySlotRow).where(KeySlotRow.account_id == account_id))
             await connection.execute(delete(MessageRow).where(MessageRow.folder_id.in_(folder_ids)))
+            # The IMAP state of the account's folders goes with them (imap_tables.py).
+            await connection.execute(
+                delete(TombstoneRow).where(TombstoneRow.folder_id.in_(folder_ids))
+            )
+            for imap_table in (SubscriptionRow, UidValidityFloorRow):
+                await connection.execute(
+                    delete(imap_table).where(imap_table.account_id == account_id)
+                )
             await connection.execute(delete(FolderRow).where(FolderRow.account_id == account_id))
             await connection.execute(
                 delete(CredentialRow).where(CredentialRow.account_id == account_id)
