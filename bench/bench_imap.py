@@ -240,6 +240,11 @@ def main() -> int:
         PLI_HTTP_PORT="0",
         PLI_IMAP_PORT=str(ours_port),
         PLI_IMAPS_PORT="0",
+        # The SMTP fronts are not measured: ephemeral ports, so that a server already
+        # running on this machine does not stop the bench.
+        PLI_SMTP_PORT="0",
+        PLI_SUBMISSION_PORT="0",
+        PLI_SUBMISSIONS_PORT="0",
         PLI_LOG_LEVEL="WARNING",
     )
     if args.database_url:

@@ -10,6 +10,7 @@ Every response is built as ``bytes``: the serialiser never decodes message conte
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterable, Sequence
 
 __all__ = [
@@ -38,10 +39,15 @@ class InvalidMailboxName(ValueError):
     """A mailbox name that is not valid modified UTF-7 (or that cannot be encoded)."""
 
 
+_UNQUOTABLE = re.compile(rb"[^\x20-\x7e]")
+"""A byte a quoted string cannot carry (RFC 3501 ``QUOTED-CHAR`` is printable ASCII here;
+a search in C, where a generator over the bytes cost a visible share of every FETCH)."""
+
+
 def _quotable(data: bytes) -> bool:
     if len(data) > _QUOTABLE_MAX:
         return False
-    return all(0x20 <= b < 0x7F for b in data)
+    return _UNQUOTABLE.search(data) is None
 
 
 def literal(data: bytes, *, binary: bool = False) -> bytes:

@@ -81,7 +81,12 @@ _DATE_TIME_RE = re.compile(
 )
 _MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 _WRITE_HIGH = 256 * 1024
-_OPEN_AHEAD = 8
+_SEND_CHUNK = 64 * 1024
+_OPEN_BATCH = 256
+_OPEN_BATCH_BYTES = 4 * 1024 * 1024
+"""A FETCH or SEARCH that needs content opens its messages in batches of at most this many
+messages and encrypted bytes, one batch ahead of what it sends: one store read and a few
+worker threads per batch, and the memory held bounded whatever the range."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -1022,10 +1027,18 @@ class ImapSession:
         content = search.needs_content(key)
         largest_uid = selected.uids[-1] if selected.uids else 0
         found: list[tuple[int, int, int]] = []
+        contents: dict[int, fetchmod.ServedMessage | None] = {}
         for seq, message_uid in enumerate(selected.uids, 1):
             record = by_uid.get(message_uid)
             if record is None:
                 continue
+            if content and message_uid not in contents:
+                contents.clear()  # one batch held at a time
+                upcoming = [by_uid[u] for u in selected.uids[seq - 1 :] if u in by_uid]
+                batch = _open_batches(upcoming)[0]
+                contents.update(
+                    zip([r.uid for r in batch], await self._served_batch(batch), strict=True)
+                )
             candidate = search.Candidate(
                 seq=seq,
                 uid=message_uid,
@@ -1037,7 +1050,7 @@ class ImapSession:
                 largest_uid=largest_uid,
             )
             if content:
-                served = await self._served(record)
+                served = contents.get(message_uid)
                 if served is None:
                     continue
                 candidate.message = served
@@ -1067,15 +1080,19 @@ class ImapSession:
             await self._untagged(line)
         await self._tagged(tag, "OK", "SEARCH completed")
 
-    async def _served(self, record: MessageRecord) -> fetchmod.ServedMessage | None:
-        try:
-            opened = await self._mbox.open(record)
-        except NotFound:
-            return None
-        data = provenance.serve(
-            opened.raw, opened.provenance, opened.signature, record.sender, opened.gateway_peer
-        )
-        return fetchmod.ServedMessage(data)
+    async def _served_batch(
+        self, records: list[MessageRecord]
+    ) -> list[fetchmod.ServedMessage | None]:
+        """The messages of ``records`` as served (provenance header added); None: gone."""
+        opened = await self._mbox.open_batch(records)
+        return [
+            None
+            if o is None
+            else fetchmod.ServedMessage(
+                provenance.serve(o.raw, o.provenance, o.signature, r.sender, o.gateway_peer)
+            )
+            for r, o in zip(records, opened, strict=True)
+        ]
 
     async def _fetch(self, tag: str, args: list[Token], uid: bool) -> None:
         selected = self._sel
@@ -1139,39 +1156,51 @@ class ImapSession:
             items = [*items, fetchmod.FetchItem("MODSEQ", label=b"MODSEQ")]
         content = fetchmod.needs_content(items)
         failure: fetchmod.FetchFailed | None = None
-        ahead: dict[int, asyncio.Future[fetchmod.ServedMessage | None]] = {}
+        batches = _open_batches(records) if content else [records]
+        ahead: asyncio.Future[list[fetchmod.ServedMessage | None]] | None = None
+        out: list[bytes] = []  # FETCH responses written together: one TLS record and
+        out_size = 0  # one send for many small ones, not one each
         try:
-            for index, record in enumerate(records):
-                seq = selected.seq_of(record.uid)
-                if seq is None:
-                    continue
-                served = None
+            for number, batch in enumerate(batches):
+                served_batch: list[fetchmod.ServedMessage | None] | None = None
                 if content:
-                    # Open a few messages ahead, so that reading the store and decrypting (in
-                    # worker threads) overlap; the window bounds the memory it costs.
-                    for upcoming in records[index : index + _OPEN_AHEAD]:
-                        if upcoming.uid not in ahead:
-                            ahead[upcoming.uid] = asyncio.ensure_future(self._served(upcoming))
-                    served = await ahead.pop(record.uid)
-                    if served is None:
+                    # Open the next batch while this one is rendered and sent, so that
+                    # reading the store and decrypting overlap with the client's reading.
+                    served_batch = await (ahead or self._served_batch(batch))
+                    ahead = None
+                    if number + 1 < len(batches):
+                        ahead = asyncio.ensure_future(self._served_batch(batches[number + 1]))
+                for index, record in enumerate(batch):
+                    seq = selected.seq_of(record.uid)
+                    if seq is None:
                         continue
-                parts: list[bytes] = []
-                if uid and not any(i.name == "UID" for i in items):
-                    parts.append(b"UID %d" % record.uid)
-                try:
-                    for item in items:
-                        parts.append(
-                            _metadata_item(item, record)
-                            if served is None or item.name in fetchmod.METADATA
-                            else fetchmod.render_content(item, served)
-                        )
-                except fetchmod.FetchFailed as exc:
-                    failure = exc
-                    continue
-                await self._send(b"* %d FETCH (" % seq + b" ".join(parts) + b")\r\n")
+                    served = served_batch[index] if served_batch is not None else None
+                    if content and served is None:
+                        continue
+                    parts: list[bytes] = []
+                    if uid and not any(i.name == "UID" for i in items):
+                        parts.append(b"UID %d" % record.uid)
+                    try:
+                        for item in items:
+                            parts.append(
+                                _metadata_item(item, record)
+                                if served is None or item.name in fetchmod.METADATA
+                                else fetchmod.render_content(item, served)
+                            )
+                    except fetchmod.FetchFailed as exc:
+                        failure = exc
+                        continue
+                    out.append(b"* %d FETCH (" % seq + b" ".join(parts) + b")\r\n")
+                    out_size += len(out[-1])
+                    if out_size >= _SEND_CHUNK:
+                        await self._send(b"".join(out))
+                        out, out_size = [], 0
+                if out:  # what this batch rendered goes out before the next is awaited
+                    await self._send(b"".join(out))
+                    out, out_size = [], 0
         finally:
-            for pending in ahead.values():
-                pending.cancel()
+            if ahead is not None:
+                ahead.cancel()
         if failure is not None:
             raise _No(str(failure), failure.code)
         await self._tagged(tag, "OK", "FETCH completed")
@@ -1405,3 +1434,20 @@ def _uses_modseq(key: search.Key) -> bool:
     if key.op == "MODSEQ":
         return True
     return any(isinstance(a, search.Key) and _uses_modseq(a) for a in key.args)
+
+
+def _open_batches(records: list[MessageRecord]) -> list[list[MessageRecord]]:
+    """``records`` cut into batches of at most ``_OPEN_BATCH`` messages and about
+    ``_OPEN_BATCH_BYTES`` encrypted bytes (a batch holds at least one message)."""
+    batches: list[list[MessageRecord]] = []
+    current: list[MessageRecord] = []
+    size = 0
+    for record in records:
+        if current and (len(current) >= _OPEN_BATCH or size + record.blob.size > _OPEN_BATCH_BYTES):
+            batches.append(current)
+            current, size = [], 0
+        current.append(record)
+        size += record.blob.size
+    if current:
+        batches.append(current)
+    return batches

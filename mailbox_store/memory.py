@@ -294,6 +294,18 @@ class InMemoryMailboxStore(MemoryImapState):
             raise NotFound(f"{address} has no message {uid} in {folder!r}") from None
         return StoredMessage(self._record(box, message), account.slots[message.envelope_id])
 
+    async def get_messages(
+        self, address: Address, folder: str, uids: Sequence[int]
+    ) -> list[StoredMessage]:
+        account, box = self._folder(address, folder)
+        found = []
+        for uid in sorted(set(uids)):
+            message = box.messages.get(uid)
+            if message is not None:
+                slot = account.slots[message.envelope_id]
+                found.append(StoredMessage(self._record(box, message), slot))
+        return found
+
     async def find_message(self, address: Address, envelope_id: str) -> StoredMessage:
         """The first copy in folder creation order (INBOX before Sent), then lowest UID."""
         found = self._account(address)

@@ -48,6 +48,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mailbox_store import engine as engines
+from mailbox_store.batch_sql import SqlBatchReads
 from mailbox_store.blobs import FileBlobStore
 from mailbox_store.changes import SqlChangeFeed
 from mailbox_store.group_commit import CommitStats, GroupCommitter
@@ -228,7 +229,7 @@ def _revocation(at: datetime) -> dict[str, Any]:
     return {"revoked_at": at, "salt": b"", "auth_hash": b"", "sealed_bundle": b""}
 
 
-class SqlMailboxStore(SqlImapState):
+class SqlMailboxStore(SqlBatchReads, SqlImapState):
     """The mailbox store on SQLite or PostgreSQL. Make one with :meth:`open`."""
 
     def __init__(

@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import BinaryIO
 
 import crypto
-from messaging.errors import InvalidMessage
+from messaging.errors import InvalidMessage, NotFound
 from messaging.ports import ChangeWatch, MailboxStore
 from messaging.service import DeliveryService, OpenedMessage
 from messaging.types import (
@@ -246,8 +246,51 @@ class MailboxSession:
         return dataclasses.replace(opened, record=record)
 
     async def open_many(self, records: Sequence[MessageRecord]) -> list[OpenedMessage]:
-        """:meth:`open` for each record, in order (a FETCH of bodies over a range)."""
-        return [await self.open(record) for record in records]
+        """:meth:`open` for each record, in order. Raises ``NotFound`` when one is gone."""
+        opened = await self.open_batch(records)
+        missing = next((r for r, o in zip(records, opened, strict=True) if o is None), None)
+        if missing is not None:
+            raise NotFound(f"message {missing.uid} of {missing.folder!r} is gone")
+        return [o for o in opened if o is not None]
+
+    async def open_batch(self, records: Sequence[MessageRecord]) -> list[OpenedMessage | None]:
+        """:meth:`open` for many records at once (a FETCH of envelopes or bodies over a
+        range): cached ones from the cache, the others with one store read per folder and
+        the decryption in a few worker threads. In order; None for a message that is gone.
+        Raises what :meth:`open` would for the first record that cannot be opened."""
+        keys = self._unlocked()
+        found: dict[tuple[str, int], OpenedMessage | Exception | None] = {}
+        missing: dict[str, list[int]] = {}
+        for record in records:
+            cached = self._cache.get(record.envelope_id)
+            if cached is not None:
+                self._cache.move_to_end(record.envelope_id)
+                self._stats.hits += 1
+                found[(record.folder, record.uid)] = cached
+            else:
+                self._stats.misses += 1
+                missing.setdefault(record.folder, []).append(record.uid)
+        for folder, uids in missing.items():
+            try:
+                batch = await self._delivery.open_messages(self._address, keys, folder, uids)
+            except NotFound:  # the folder itself is gone
+                batch = {}
+            for uid in uids:
+                found[(folder, uid)] = batch.get(uid)
+        result: list[OpenedMessage | None] = []
+        for record in records:
+            opened = found[(record.folder, record.uid)]
+            if isinstance(opened, Exception):
+                raise opened
+            if opened is None:
+                result.append(None)
+                continue
+            if opened.record.envelope_id != record.envelope_id:
+                raise InvalidMessage("the message under this UID is not the one listed")
+            if self._keys is not None and record.envelope_id not in self._cache:
+                self._remember(record.envelope_id, opened)
+            result.append(dataclasses.replace(opened, record=record))
+        return result
 
     def _remember(self, envelope_id: str, opened: OpenedMessage) -> None:
         size = len(opened.raw)

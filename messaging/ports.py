@@ -154,6 +154,15 @@ class MailboxStore(Protocol):
         """One message and the account's key slot. Raises ``NotFound``."""
         ...
 
+    async def get_messages(
+        self, address: Address, folder: str, uids: Sequence[int]
+    ) -> list[StoredMessage]:
+        """The messages of ``uids`` that exist, in UID order, with the account's key slots
+        and, for envelopes the store keeps itself, their bytes (``StoredMessage.inline``):
+        a FETCH over a range in a few round trips. Raises ``NotFound`` for an unknown
+        folder."""
+        ...
+
     async def find_message(self, address: Address, envelope_id: str) -> StoredMessage:
         """The account's copy of an envelope (any folder). Raises ``NotFound``."""
         ...

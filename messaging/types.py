@@ -278,6 +278,9 @@ class StoredMessage:
 
     record: MessageRecord
     slot: bytes
+    inline: bytes | None = None
+    """The encrypted envelope itself when the store keeps it (a small blob read with the
+    record by ``get_messages``); None: read it from the blob store."""
 
 
 @dataclass(frozen=True, slots=True)

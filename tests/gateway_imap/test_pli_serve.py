@@ -54,7 +54,14 @@ def test_pli_serve_answers_imap_on_both_ports(pli: Pli) -> None:
         "Bonjour",
         stdin="colleague secret\n",
     )
-    env = pli.env() | {"PLI_HTTP_PORT": "0", "PLI_IMAP_PORT": "0", "PLI_IMAPS_PORT": "0"}
+    env = pli.env() | {
+        "PLI_HTTP_PORT": "0",
+        "PLI_IMAP_PORT": "0",
+        "PLI_IMAPS_PORT": "0",
+        "PLI_SMTP_PORT": "0",  # not under test: never collide with a server already running
+        "PLI_SUBMISSION_PORT": "0",
+        "PLI_SUBMISSIONS_PORT": "0",
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "pli", "serve"],
         stdout=subprocess.PIPE,
@@ -70,7 +77,7 @@ def test_pli_serve_answers_imap_on_both_ports(pli: Pli) -> None:
             line = proc.stdout.readline()
             if not line or line.startswith("ready"):
                 break
-            name, where = line.split(maxsplit=1)
+            name, where = line.split(maxsplit=1)  # "relay  outbound queue, 0 static routes"
             fronts[name] = where
         context = ssl.create_default_context(cafile=str(pli.home / "tls" / "ca.pem"))
         starttls_port = int(fronts["imap"].rsplit(":", 1)[1])
