@@ -9,9 +9,7 @@ import hashlib
 import hmac
 
 import crypto
-from messaging import Limits
 from messaging.api_clients import ApiClientService
-from messaging.sealed import SealedIntake
 from pli.secrets import InstanceSecrets
 from pli.settings import Settings
 from pli.wiring import Pli
@@ -45,21 +43,12 @@ def client_service(pli: Pli) -> ApiClientService:
 
 
 def api_services(pli: Pli, settings: ApiSettings | None = None) -> ApiServices:
-    limits = Limits(pli.settings.max_message_size, pli.settings.max_recipients)
     clients = client_service(pli)
     return ApiServices(
         clients=clients,
         state=clients.state,
         delivery=pli.delivery,
-        intake=SealedIntake(
-            store=pli.store,
-            blobs=pli.blobs,
-            keys=pli.keys,
-            notifier=pli.notifier,
-            clock=pli.clock,
-            limits=limits,
-            patients=pli.patient_rules,
-        ),
+        intake=pli.sealed_intake(),
         store=pli.store,
         notifier=pli.notifier,
         clock=pli.clock,

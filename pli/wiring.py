@@ -65,6 +65,14 @@ class Pli:
     """The trust space's allow-list: peers the MX accepts and the relay delivers to."""
     webmail: WebmailService | None = None
     webmail_store: SqlWebmailStore | None = None
+    intake: SealedIntake | None = None
+    """Envelopes sealed by their sender (webmail, the API's sealing client): one for both."""
+
+    def sealed_intake(self) -> SealedIntake:
+        """The one intake of client-sealed envelopes, which :func:`open_pli` makes."""
+        if self.intake is None:
+            raise RuntimeError("only open_pli wires the sealed intake")
+        return self.intake
 
     async def close(self) -> None:
         """Finish the commits in flight, remember the trusted log head, release databases."""
@@ -212,21 +220,22 @@ async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
         allowlist,
     )
 
+    pli.intake = SealedIntake(
+        store=store,
+        blobs=store.blobs,
+        keys=keys,
+        notifier=notifier,
+        clock=clock,
+        limits=Limits(settings.max_message_size, settings.max_recipients),
+        patients=patient_rules,
+    )
     pli.webmail_store = SqlWebmailStore.open(url)
     pli.webmail = WebmailService(
         store=store,
         blobs=store.blobs,
         sessions=pli.webmail_store,
         accounts=accounts,
-        intake=SealedIntake(
-            store=store,
-            blobs=store.blobs,
-            keys=keys,
-            notifier=notifier,
-            clock=clock,
-            limits=Limits(settings.max_message_size, settings.max_recipients),
-            patients=patient_rules,
-        ),
+        intake=pli.intake,
         codes=code_sender(settings),
         notifier=notifier,
         clock=clock,
