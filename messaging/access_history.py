@@ -127,6 +127,10 @@ class Action(StrEnum):
     UNMASKED = "unmasked"
     THREAD_CLOSED = "thread-closed"
     """A professional closed a thread (``X-MSS-MES: FIN`` or ``[FIN]``)."""
+    APPOINTMENT_ANSWERED = "appointment-answered"
+    """The patient sent an appointment message (an answer to an invitation, or another
+    time proposed). Sealed by the patient's browser, its content — which answer — is not
+    the server's to know: the entry names the professional only."""
 
 
 _LABELS: dict[Action, tuple[str, str]] = {
@@ -153,6 +157,7 @@ _LABELS: dict[Action, tuple[str, str]] = {
     Action.MASKED: ("Document masqué", "Document masked"),
     Action.UNMASKED: ("Document démasqué", "Document unmasked"),
     Action.THREAD_CLOSED: ("Conversation close", "Conversation closed"),
+    Action.APPOINTMENT_ANSWERED: ("Réponse à un rendez-vous", "Appointment answered"),
 }
 
 

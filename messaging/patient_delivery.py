@@ -331,6 +331,18 @@ class PatientDeliveryRules:
         elif sub.kind in (MessageKind.CONSENT_RESPONSE, MessageKind.CONSENT_REVOCATION):
             professional = await self._consent_from_patient(sub, raw, consents, history, unshare)
             exempt.add(professional)
+        elif sub.kind is MessageKind.APPOINTMENT:
+            history.extend(
+                HistoryDraft(
+                    patient,
+                    str(patient),
+                    Action.APPOINTMENT_ANSWERED.value,
+                    str(recipient),
+                    sub.at,
+                    {"professional": str(recipient), "envelope": sub.envelope_id},
+                )
+                for recipient in sub.recipients
+            )
         violations = []
         updates: list[ThreadUpdate] = []
         final_thread = thread_id or sub.thread_id

@@ -33,18 +33,20 @@ import email.policy
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.parser import BytesParser
 
 import crypto
 from messaging.access_history import Action, Anchor, HistoryEntry, Problem, verify_chain
-from messaging.consent import ConsentRegistry, DocumentRef, Grant, SharedSlot
-from messaging.errors import NotFound, RuleViolation
+from messaging.consent import ConsentRegistry, DocumentRef, Grant
+from messaging.errors import InvalidMessage, NotFound, RuleViolation
 from messaging.kinds.consent import (
     ConsentRequest,
     ConsentResponse,
+    ConsentRevocation,
     Decision,
     Scope,
+    ScopeKind,
     answer,
     build_request,
     build_response,
@@ -67,9 +69,24 @@ from messaging.retention import (
 )
 from messaging.rules import Violation
 from messaging.service import DeliveryService, Submitted
-from messaging.types import AccountRecord, Address, BlobRef, MailboxKind, MessageRecord
+from messaging.types import AccountRecord, Address, BlobRef, MailboxKind, MessageKind, MessageRecord
 
-__all__ = ["PatientService", "PurgeResult", "SharedDocument"]
+__all__ = [
+    "ANSWER_CLOCK_SKEW",
+    "PatientService",
+    "PurgeResult",
+    "ShareCandidates",
+    "ShareOffer",
+    "SharedDocument",
+]
+
+ANSWER_CLOCK_SKEW = timedelta(minutes=10)
+"""How far from the server's clock a consent answer signed on the patient's device may be
+dated: its date starts the grant, so a device clock far ahead would start it later and one
+far behind could date it before the request."""
+
+WEBMAIL_GATEWAY = crypto.GatewayInfo(peer="webmail", tls="")
+"""Who handed over a consent message the patient's browser signed (the provenance header)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +96,30 @@ class SharedDocument:
     record: MessageRecord
     raw: bytes
     grant_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShareCandidates:
+    """What a patient's client needs to share documents with one professional: the active
+    grants (their scopes) and the documents they may cover, with the patient's own slot.
+
+    A document is a candidate when a grant *may* cover it: the client reads its categories
+    (they are inside the sealed content) to decide for category-scoped grants."""
+
+    professional: Address
+    grants: tuple[Grant, ...]
+    documents: tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ShareOffer:
+    """A slot the patient's client made for a professional, with the document's categories
+    as the client read them."""
+
+    document_id: str
+    professional: Address
+    categories: frozenset[str]
+    slot: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,29 +414,166 @@ class PatientService:
         raw = build_revocation(revocation, message_id=new_message_id(patient.domain), lang=lang)
         await self._delivery.send(patient, keys, [grant.professional], raw)
 
-    async def _documents(
-        self, patient: Address, keys: crypto.MailboxKeys
-    ) -> list[tuple[DocumentRef, bytes]]:
-        """The patient's documents with their own slots; categories read with their keys."""
-        masks = await self._patients.masks(patient)
-        found: dict[str, tuple[DocumentRef, bytes]] = {}
+    # The patient's device signs (the webmail: the key never leaves the browser) -----------
+
+    def _check_signed_at(self, at: datetime) -> None:
+        if abs(at - self._clock.now()) > ANSWER_CLOCK_SKEW:
+            raise InvalidMessage(
+                "the answer is dated too far from the server's clock; check the device's clock",
+                "consent-time",
+            )
+
+    async def _carry(
+        self, patient: Address, professional: Address, raw: bytes, kind: MessageKind
+    ) -> Submitted:
+        """Deliver a consent message signed on the patient's device. Its JSON carries the
+        patient's own signature, which the delivery verifies against the published keys
+        (as for any consent message); the envelope is sealed by the server, which must read
+        it to record it, and says so in its provenance."""
+        return await self._delivery.receive(
+            patient,
+            [professional],
+            raw,
+            gateway=WEBMAIL_GATEWAY,
+            kind=kind,
+            sent_copy_for=patient,
+        )
+
+    async def record_answer(
+        self, patient: Address, response: ConsentResponse, *, lang: str = "fr"
+    ) -> Submitted:
+        """Deliver an answer the patient signed on their device (``consent-*`` refusals:
+        another patient, forged, unknown or answered request, a date off the clock)."""
+        await self._patient(patient)
+        if response.patient != patient:
+            raise InvalidMessage(
+                f"this answer is {response.patient}'s, not {patient}'s", "consent-wrong-patient"
+            )
+        self._check_signed_at(response.answered_at)
+        raw = build_response(response, message_id=new_message_id(patient.domain), lang=lang)
+        return await self._carry(patient, response.professional, raw, MessageKind.CONSENT_RESPONSE)
+
+    async def record_revocation(
+        self, patient: Address, revocation: ConsentRevocation, *, lang: str = "fr"
+    ) -> Submitted:
+        """Deliver a withdrawal the patient signed on their device; its delivery deletes
+        the slots of the grant, as for one signed in the patient's session."""
+        await self._patient(patient)
+        if revocation.patient != patient:
+            raise InvalidMessage(
+                f"this withdrawal is {revocation.patient}'s, not {patient}'s",
+                "consent-wrong-patient",
+            )
+        self._check_signed_at(revocation.revoked_at)
+        raw = build_revocation(revocation, message_id=new_message_id(patient.domain), lang=lang)
+        return await self._carry(
+            patient, revocation.professional, raw, MessageKind.CONSENT_REVOCATION
+        )
+
+    # -- sharing under a grant ------------------------------------------------------------
+
+    async def _document_slots(self, patient: Address) -> dict[str, bytes]:
+        """The patient's documents (envelope id → the patient's own slot)."""
+        found: dict[str, bytes] = {}
         for folder in await self._store.list_folders(patient):
             for record in await self._store.list_messages(patient, folder.name):
                 if record.kind not in DOCUMENT_KINDS or record.envelope_id in found:
                     continue
                 stored = await self._store.get_message(patient, folder.name, record.uid)
-                raw = await asyncio.to_thread(self._open, record.blob, stored.slot, keys)
-                head = BytesParser(policy=email.policy.compat32).parsebytes(raw, headersonly=True)
-                codes = str(head.get(CODECDA_HEADER, "") or "")
-                categories = frozenset(c.strip() for c in codes.split(",") if c.strip())
-                document = DocumentRef(
-                    record.envelope_id,
-                    patient,
-                    categories,
-                    masks.get(record.envelope_id, frozenset()),
+                found[record.envelope_id] = stored.slot
+        return found
+
+    async def share_candidates(self, patient: Address) -> list[ShareCandidates]:
+        """Per professional with an active grant, the documents a grant may cover that they
+        have no slot for yet (masked ones left out). Nothing here needs a key."""
+        await self._patient(patient)
+        registry = await self.registry(patient)
+        grants = registry.active_grants(self._clock.now())
+        if not grants:
+            return []
+        masks = await self._patients.masks(patient)
+        documents = await self._document_slots(patient)
+        result: list[ShareCandidates] = []
+        for professional in sorted({g.professional for g in grants}, key=str):
+            mine = tuple(g for g in grants if g.professional == professional)
+            have = {s.document_id for s in await self._patients.shared_slots(patient, professional)}
+            wanted = tuple(
+                (document_id, slot)
+                for document_id, slot in documents.items()
+                if document_id not in have
+                and professional not in masks.get(document_id, frozenset())
+                and any(
+                    g.request.scope.kind is not ScopeKind.DOCUMENT
+                    or g.request.scope.document == document_id
+                    for g in mine
                 )
-                found[record.envelope_id] = (document, stored.slot)
-        return list(found.values())
+            )
+            if wanted:
+                result.append(ShareCandidates(professional, mine, wanted))
+        return result
+
+    async def accept_shares(
+        self, patient: Address, offers: Sequence[ShareOffer]
+    ) -> list[SharedSlotRecord]:
+        """Store slots the patient's side made, each checked against an active grant: all
+        of them or none (``consent-required``, ``share-slot``; an unknown document is
+        :class:`NotFound`). A document the professional already has is left as it is."""
+        await self._patient(patient)
+        registry = await self.registry(patient)
+        masks = await self._patients.masks(patient)
+        documents = await self._document_slots(patient)
+        now = self._clock.now()
+        made: list[SharedSlotRecord] = []
+        history: list[HistoryDraft] = []
+        have: dict[Address, set[str]] = {}
+        for offer in offers:
+            if offer.document_id not in documents:
+                raise NotFound(f"no document {offer.document_id}")
+            if len(offer.slot) != crypto.SLOT_BYTES:
+                raise RuleViolation("share-slot", f"a key slot is {crypto.SLOT_BYTES} bytes")
+            document = DocumentRef(
+                offer.document_id,
+                patient,
+                offer.categories,
+                masks.get(offer.document_id, frozenset()),
+            )
+            grant = registry.grant_for(offer.professional, document, now)
+            if grant is None:
+                raise RuleViolation(
+                    "consent-required",
+                    f"no active consent lets {offer.professional} read {offer.document_id}",
+                )
+            if offer.professional not in have:
+                shared = await self._patients.shared_slots(patient, offer.professional)
+                have[offer.professional] = {s.document_id for s in shared}
+            if offer.document_id in have[offer.professional]:
+                continue
+            have[offer.professional].add(offer.document_id)
+            made.append(
+                SharedSlotRecord(
+                    patient,
+                    offer.document_id,
+                    offer.professional,
+                    grant.grant_id,
+                    offer.slot,
+                    now,
+                    offer.categories,
+                )
+            )
+            history.append(
+                self._draft(
+                    patient,
+                    Action.DOCUMENT_SHARED,
+                    offer.document_id,
+                    at=now,
+                    document=offer.document_id,
+                    grant=grant.grant_id,
+                    professional=str(offer.professional),
+                )
+            )
+        if made:
+            await self._patients.add_shared_slots(made, history)
+        return made
 
     def _open(self, ref: BlobRef, slot: bytes, keys: crypto.MailboxKeys) -> bytes:
         sink = io.BytesIO()
@@ -403,65 +581,33 @@ class PatientService:
             crypto.open_envelope(source, slot, keys, sink)
         return sink.getvalue()
 
+    def _categories(self, raw: bytes) -> frozenset[str]:
+        head = BytesParser(policy=email.policy.compat32).parsebytes(raw, headersonly=True)
+        codes = str(head.get(CODECDA_HEADER, "") or "")
+        return frozenset(c.strip() for c in codes.split(",") if c.strip())
+
     async def share(self, patient: Address, keys: crypto.MailboxKeys) -> list[SharedSlotRecord]:
         """Re-wrap, with the patient's unlocked keys, the content keys of every document an
         active grant covers and its professional has no slot for yet. Runs in the patient's
-        session: at a grant, and whenever their keys are unlocked (new documents)."""
-        await self._patient(patient)
-        registry = await self.registry(patient)
-        now = self._clock.now()
-        grants = registry.active_grants(now)
-        if not grants:
-            return []
-        documents = await self._documents(patient, keys)
-        made: list[SharedSlotRecord] = []
-        history: list[HistoryDraft] = []
-        for professional in {g.professional for g in grants}:
-            published = await self._keys.lookup(professional)
+        session: at a grant, and whenever their keys are unlocked (new documents). The
+        webmail does the same in the browser through :meth:`share_candidates` and
+        :meth:`accept_shares`."""
+        offers: list[ShareOffer] = []
+        for candidates in await self.share_candidates(patient):
+            published = await self._keys.lookup(candidates.professional)
             if published is None:
                 continue
-            have = await self._patients.shared_slots(patient, professional)
-            already = [SharedSlot(s.grant_id, s.document_id, s.professional, s.slot) for s in have]
-            wanted = registry.documents_to_share(
-                professional, [d for d, _ in documents], now, already
-            )
-            wanted_ids = {d.document_id for d in wanted}
-            pairs = [(d, slot) for d, slot in documents if d.document_id in wanted_ids]
-            slots = await asyncio.to_thread(
-                registry.share,
-                keys,
-                professional,
-                crypto.EncryptionPublicKey(published.encryption_key),
-                pairs,
-                now,
-            )
-            categories = {d.document_id: d.categories for d, _ in pairs}
-            for slot in slots:
-                made.append(
-                    SharedSlotRecord(
-                        patient,
-                        slot.document_id,
-                        professional,
-                        slot.grant_id,
-                        slot.slot,
-                        now,
-                        categories[slot.document_id],
-                    )
-                )
-                history.append(
-                    self._draft(
-                        patient,
-                        Action.DOCUMENT_SHARED,
-                        slot.document_id,
-                        at=now,
-                        document=slot.document_id,
-                        grant=slot.grant_id,
-                        professional=str(professional),
-                    )
-                )
-        if made:
-            await self._patients.add_shared_slots(made, history)
-        return made
+            to = crypto.EncryptionPublicKey(published.encryption_key)
+            for document_id, slot in candidates.documents:
+                stored = await self._store.find_message(patient, document_id)
+                raw = await asyncio.to_thread(self._open, stored.record.blob, slot, keys)
+                categories = self._categories(raw)
+                document = DocumentRef(document_id, patient, categories)
+                if not any(g.covers(document) for g in candidates.grants):
+                    continue
+                new = await asyncio.to_thread(crypto.reseal_slot, slot, keys, to)
+                offers.append(ShareOffer(document_id, candidates.professional, categories, new))
+        return await self.accept_shares(patient, offers)
 
     async def open_document(
         self,

@@ -10,11 +10,21 @@ Each route calls :class:`~messaging.patients.PatientService` for the signed-in p
 - ``GET blocks`` / ``POST blocks`` / ``DELETE blocks/{address}`` — blocked professionals;
   the médecin traitant cannot be blocked (``block-treating-doctor``, and the attempt is in
   the history);
-- ``GET consents`` — the requests waiting for an answer and the grants active now;
+- ``GET consents`` — the requests waiting for an answer and the grants active now, each
+  with its JSON exactly as signed or to be signed; ``POST consents/{id}/answer`` takes the
+  answer the browser signed with the patient's key, ``POST consents/{id}/revoke`` the
+  signed withdrawal (the server verifies both against the published key, then delivers
+  them to the professional like any consent message);
+- ``GET sharing`` — per professional with an active grant, the documents it may cover and
+  the patient's own key slot of each; ``POST sharing`` takes the slots the browser re-made
+  for the professional (``crypto.reseal_slot`` in JavaScript), each checked against an
+  active grant;
+- ``GET services`` — the approved services (the referenced applications of the directory);
 - ``GET history`` — the access history, oldest first, with the result of
   :func:`messaging.access_history.verify_chain` (the hash chain, RFC-free: ``docs/patients.md``).
 
 Nothing here needs the patient's keys: the server holds no private key and no plaintext.
+Signing and re-wrapping happen in the browser; the server checks what it is handed.
 """
 
 from __future__ import annotations
@@ -25,11 +35,22 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from messaging.errors import RuleViolation
+from messaging.kinds.consent import ConsentResponse, ConsentRevocation, Scope
 from messaging.patient_delivery import DOCUMENT_KINDS
-from messaging.patients import PatientService
+from messaging.patients import PatientService, ShareOffer
 from messaging.types import Address
+from web.deps import get_context
 from web.problems import ApiError
-from web.webmail.routes import ContextDep, SessionDep, _address, _message_json, _problems
+from web.webmail.routes import (
+    ContextDep,
+    SessionDep,
+    _address,
+    _message_json,
+    _problems,
+    b64d,
+    b64e,
+    current_session,
+)
 
 __all__ = ["patient_router"]
 
@@ -57,6 +78,27 @@ class BlockIn(_In):
 class MaskIn(_In):
     professionals: list[str] = Field(max_length=50)
     masked: bool = True
+
+
+class AnswerIn(_In):
+    response: dict[str, Any]
+    """The signed ``consent-response`` JSON (messaging/kinds/consent.py)."""
+
+
+class RevokeIn(_In):
+    revocation: dict[str, Any]
+    """The signed ``consent-revocation`` JSON."""
+
+
+class ShareIn(_In):
+    document: str = Field(max_length=64)
+    professional: str = Field(max_length=320)
+    categories: list[str] = Field(default_factory=list, max_length=50)
+    slot: str = Field(max_length=200)
+
+
+class SharingIn(_In):
+    shares: list[ShareIn] = Field(max_length=500)
 
 
 async def _patient(session_address: Address, patients: PatientService) -> None:
@@ -138,6 +180,14 @@ async def unblock(professional: str, session: SessionDep, patients: PatientsDep)
     return await _blocks_json(session.address, patients)
 
 
+def _scope_json(scope: Scope) -> dict[str, Any]:
+    return {
+        "kind": scope.kind.value,
+        "categories": sorted(scope.categories),
+        "document": scope.document,
+    }
+
+
 @patient_router.get("/consents", summary="Requests to answer and active grants")
 async def consents(session: SessionDep, patients: PatientsDep) -> dict[str, Any]:
     await _patient(session.address, patients)
@@ -153,6 +203,8 @@ async def consents(session: SessionDep, patients: PatientsDep) -> dict[str, Any]
                 "purpose": r.purpose,
                 "duration_days": r.duration_days,
                 "requested_at": r.requested_at.isoformat(),
+                # What the browser hashes into the answer: the request as it was received.
+                "request": r.to_json(),
             }
             for r in pending
         ],
@@ -164,10 +216,121 @@ async def consents(session: SessionDep, patients: PatientsDep) -> dict[str, Any]
                 "purpose": g.request.purpose,
                 "starts_at": g.starts_at.isoformat(),
                 "ends_at": g.ends_at.isoformat(),
+                # What a withdrawal names by hash: the patient's signed answer.
+                "response": g.response.to_json(),
             }
             for g in grants
         ],
     }
+
+
+def _mismatch(reason: str) -> ApiError:
+    return ApiError(422, "Invalid message", reason, headers={"Pli-Rule": "consent-mismatch"})
+
+
+async def _language(context: ContextDep, address: Address) -> str:
+    return (await context.service.preferences(address)).language
+
+
+@patient_router.post(
+    "/consents/{request_id}/answer",
+    status_code=201,
+    summary="Deliver an answer the patient signed in the browser",
+)
+async def answer(
+    request_id: str,
+    body: AnswerIn,
+    session: SessionDep,
+    context: ContextDep,
+    patients: PatientsDep,
+) -> dict[str, Any]:
+    await _patient(session.address, patients)
+    with _problems():
+        response = ConsentResponse.from_json(body.response)
+    if response.request_id != request_id:
+        raise _mismatch("the answer is about another request than the one in the path")
+    lang = await _language(context, session.address)
+    with _problems():
+        await patients.record_answer(session.address, response, lang=lang)
+    return {"id": request_id, "decision": response.decision.value}
+
+
+@patient_router.post(
+    "/consents/{request_id}/revoke",
+    status_code=201,
+    summary="Deliver a withdrawal the patient signed in the browser",
+)
+async def withdraw(
+    request_id: str,
+    body: RevokeIn,
+    session: SessionDep,
+    context: ContextDep,
+    patients: PatientsDep,
+) -> dict[str, Any]:
+    await _patient(session.address, patients)
+    with _problems():
+        revocation = ConsentRevocation.from_json(body.revocation)
+    if revocation.request_id != request_id:
+        raise _mismatch("the withdrawal is about another grant than the one in the path")
+    lang = await _language(context, session.address)
+    with _problems():
+        await patients.record_revocation(session.address, revocation, lang=lang)
+    return {"id": request_id, "revoked": True}
+
+
+@patient_router.get("/sharing", summary="Documents to share under the active grants")
+async def sharing(session: SessionDep, patients: PatientsDep) -> list[dict[str, Any]]:
+    await _patient(session.address, patients)
+    return [
+        {
+            "professional": str(c.professional),
+            "grants": [{"id": g.grant_id, "scope": _scope_json(g.request.scope)} for g in c.grants],
+            "documents": [{"id": d, "slot": b64e(slot)} for d, slot in c.documents],
+        }
+        for c in await patients.share_candidates(session.address)
+    ]
+
+
+@patient_router.post("/sharing", summary="Slots the browser re-made for professionals")
+async def share(body: SharingIn, session: SessionDep, patients: PatientsDep) -> dict[str, Any]:
+    await _patient(session.address, patients)
+    offers = [
+        ShareOffer(
+            s.document,
+            _address(s.professional, "professional"),
+            frozenset(s.categories),
+            b64d(s.slot, "slot"),
+        )
+        for s in body.shares
+    ]
+    with _problems():
+        made = await patients.accept_shares(session.address, offers)
+    return {
+        "shared": [{"document": m.document_id, "professional": str(m.professional)} for m in made]
+    }
+
+
+@patient_router.get(
+    "/services",
+    summary="The approved services (referenced applications)",
+    dependencies=[Depends(current_session)],
+)
+async def services(request: Request) -> list[dict[str, Any]]:
+    directory = get_context(request).directory
+    if directory is None:
+        return []
+    return [
+        {
+            "address": str(a.address),
+            "name": a.name,
+            "category": a.category,
+            "description": a.description,
+        }
+        for a in sorted(
+            await directory.list_applications(referenced_only=True),
+            key=lambda a: (a.category, a.name.casefold()),
+        )
+    ]
 
 
 @patient_router.get("/history", summary="The access history and whether its chain holds")
