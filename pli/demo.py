@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TextIO
 
 from crypto import GatewayInfo
@@ -77,6 +77,7 @@ async def seed(pli: Pli, out: TextIO) -> int:
         await _seed_messages(pli, created)
         doctor, patient = _address(pli, DEMO_ACCOUNTS[0]), _address(pli, DEMO_ACCOUNTS[-1])
         await seed_patient(pli, doctor, patient, created, _TINY_PDF, out)
+        await _reference_demo_services(pli)
         if pli.webmail is not None:
             # Demo only: the patient's sign-in codes go to demo-signin-codes.txt, never here.
             patient = _address(pli, DEMO_ACCOUNTS[-1])
@@ -91,6 +92,21 @@ async def seed(pli: Pli, out: TextIO) -> int:
     out.write(f"Demo accounts (passphrases are also in {path}):\n")
     table(rows, ["ADDRESS", "TYPE", "PASSPHRASE"], out)
     return 0
+
+
+async def _reference_demo_services(pli: Pli) -> None:
+    """The demo laboratory's application is *référencée*: the webmail's catalogue lists it."""
+    lab = _address(pli, DEMO_ACCOUNTS[2])
+    application = await pli.directory.get_application(lab)
+    if application is not None and not application.referenced:
+        await pli.directory.update_application(
+            replace(
+                application,
+                referenced=True,
+                category="Biologie médicale",
+                description="Vos résultats d'analyses et vos rendez-vous de prélèvement.",
+            )
+        )
 
 
 async def _seed_messages(pli: Pli, passphrases: dict[str, str]) -> None:

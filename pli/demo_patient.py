@@ -1,14 +1,17 @@
 """Demo data for the patient's side: a médecin traitant, a thread the doctor opened and the
-patient answered, and a document (IHE XDM) in the patient's record, with its history."""
+patient answered, a document (IHE XDM) in the patient's record, an appointment to answer and
+a consent request waiting in the webmail, with their history."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import TextIO
 
 from messaging import Address, Draft, build_message
 from messaging.access_history import label
 from messaging.ins import Ins, QualifiedIdentity, Sex
+from messaging.kinds.appointment import build_appointment, new_request, new_uid
+from messaging.kinds.consent import Scope
 from messaging.kinds.document import DocumentMessage, HealthDocument, build_document
 from messaging.mime import new_message_id
 from pli.wiring import Pli
@@ -72,6 +75,32 @@ async def seed_patient(
     )
     raw = build_document(document, message_id=new_message_id(doctor.domain), date=pli.clock.now())
     await pli.delivery.send(doctor, doctor_keys, (patient,), raw)
+
+    # An invitation for "Mon agenda" (answered in the browser) and a consent request to
+    # answer there: the two things a patient can only do with their keys.
+    now = pli.clock.now()
+    start = (now + timedelta(days=7)).replace(hour=9, minute=30, second=0, microsecond=0)
+    invitation = new_request(
+        uid=new_uid(doctor.domain),
+        organizer=doctor,
+        organizer_name="Dr Sophie MARTIN",
+        attendees=[patient],
+        start=start,
+        end=start + timedelta(minutes=30),
+        summary="Consultation de suivi",
+        location="Cabinet Martin",
+        dtstamp=now,
+    )
+    raw = build_appointment(invitation, message_id=new_message_id(doctor.domain), date=now)
+    await pli.delivery.send(doctor, doctor_keys, (patient,), raw)
+    await pli.patients.request_consent(
+        doctor,
+        doctor_keys,
+        patient,
+        scope=Scope.record(),
+        purpose="Suivi de votre tension artérielle",
+        duration_days=90,
+    )
 
     out.write(f"Patient {patient}: médecin traitant {doctor}; access history:\n")
     for entry in await pli.patients.history(patient):

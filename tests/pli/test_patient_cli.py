@@ -67,7 +67,7 @@ def test_a_patient_declares_the_treating_doctor_who_then_cannot_be_blocked(pli: 
     assert wrong.returncode == 1 and "authentication failed" in wrong.stderr
 
 
-def test_the_demo_shows_a_treating_doctor_a_thread_and_a_document_in_the_record(pli: Pli) -> None:
+def test_the_demo_shows_a_treating_doctor_a_thread_a_document_and_what_to_answer(pli: Pli) -> None:
     out = pli.run("demo").stdout
     patient = "185057800608491@patient.pli.test"
     assert f"Patient {patient}: médecin traitant sophie.martin@medecin.pli.test" in out
@@ -78,5 +78,8 @@ def test_the_demo_shows_a_treating_doctor_a_thread_and_a_document_in_the_record(
     assert "document" in listing and "XDM/1.0/DDM" in listing
     sent = pli.run("list", patient, "--folder", "Sent", stdin=f"{passphrase}\n").stdout
     assert "Re: Suivi de votre tension" in sent
+    # An invitation for the agenda and a consent request, both answered in the webmail.
+    assert "appointment" in listing and "consent-request" in listing
     history = pli.run("patient", "history", patient, stdin=f"{passphrase}\n").stdout
-    assert "verified: 1 entries" in history
+    assert "Consentement demandé" in history
+    assert "verified: 2 entries" in history
