@@ -3,58 +3,18 @@ cross between the browser and the Python reference implementation in both direct
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
-from playwright.async_api import Browser, Page
+from playwright.async_api import Page
 
 import crypto
-from web.webmail.pages import pages_router, static_files
-from web.webmail.security import security_headers
 
 VECTORS = Path(__file__).resolve().parents[1] / "crypto" / "vectors" / "envelope-v1.json"
 
 CHECK_VECTORS = (Path(__file__).parent / "check_vectors.js").read_text()
-
-
-@pytest.fixture
-async def page(browser: Browser) -> AsyncIterator[Page]:
-    """The webmail's page, served by a real server with its CSP (no database needed)."""
-    app = FastAPI()
-    app.middleware("http")(security_headers)
-    app.include_router(pages_router())
-    app.mount("/webmail/static", static_files())
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    sock.setblocking(False)
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    context = await browser.new_context()
-    opened = await context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-    opened.on("console", lambda m: errors.append(m.text) if "Content Security" in m.text else None)
-    try:
-        await opened.goto(f"http://127.0.0.1:{sock.getsockname()[1]}/webmail/")
-        await opened.wait_for_selector("body[data-ready]", timeout=20_000)
-        yield opened
-        assert errors == [], "no script error and no CSP violation"
-    finally:
-        await context.close()
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
 
 
 async def test_the_javascript_passes_every_envelope_vector(page: Page) -> None:

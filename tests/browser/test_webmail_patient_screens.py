@@ -13,46 +13,20 @@ import base64
 import secrets
 import smtplib
 import ssl
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 from playwright.async_api import Browser, Page, expect
 
 import crypto
-from gateway_smtp.server import SmtpPorts
 from messaging.kinds.consent import Scope
 from messaging.kinds.document import build_document
 from messaging.types import Address
-from pli.smtp_wiring import allowlist_source, smtp_fronts
 from pli.wiring import tls_files
 from tests.browser.test_webmail_flows import DESKTOP, PHONE, shoot
 from tests.messaging.kinds.test_document import MESSAGE
 from tests.support.scan import encodings, files_containing, tables_containing
 from tests.support.webmail_world import DOCTOR, PATIENT, PHARMACY, REMOTE, WebmailWorld, b64
-
-
-@pytest.fixture
-async def submission(world: WebmailWorld) -> AsyncIterator[int]:
-    """The SMTP submission front of ``pli serve``, on a free port of 127.0.0.1."""
-    pli = world.pli
-    fronts = smtp_fronts(
-        pli.settings,
-        store=pli.store,
-        delivery=pli.delivery,
-        accounts=pli.accounts,
-        clock=pli.clock,
-        tls=tls_files(pli.settings),
-        allowlist=pli.allowlist or allowlist_source(pli.settings),
-    )
-    listening = await fronts.start(
-        SmtpPorts(host="127.0.0.1", mx=None, submission=0, submissions=None)
-    )
-    try:
-        yield listening.addresses["submission"][1]
-    finally:
-        await fronts.stop(grace=5)
 
 
 def _submit(port: int, ca: Path, login: str, password: str, to: str, data: bytes) -> None:

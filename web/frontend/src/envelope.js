@@ -156,6 +156,34 @@ export function verifyDetached(signature, message, publicKey) {
   }
 }
 
+/** Ed25519 detached signature of `message` with this mailbox's signing key. */
+export function signDetached(message, keys) {
+  return lib().crypto_sign_detached(message, keys.signingSecret);
+}
+
+/**
+ * A new key slot giving `recipientPublic` the content key that `slot` gives `keys`
+ * (crypto.reseal_slot): how a patient shares a document under a consent without the
+ * content key or the document ever leaving the browser.
+ */
+export function resealSlot(slot, keys, recipientPublic) {
+  const s = lib();
+  if (!(slot instanceof Uint8Array) || slot.length !== SLOT_BYTES) {
+    throw new EnvelopeError("not a recipient (bad slot)");
+  }
+  let contentKey;
+  try {
+    contentKey = s.crypto_box_seal_open(slot, keys.encryptionPublic, keys.encryptionSecret);
+  } catch {
+    throw new EnvelopeError("not a recipient (the slot does not open)");
+  }
+  try {
+    return s.crypto_box_seal(contentKey, recipientPublic);
+  } finally {
+    s.memzero(contentKey);
+  }
+}
+
 /** Display fingerprint: hex of BLAKE2b-128 of the raw public key. */
 export function fingerprint(publicKey) {
   return toHex(lib().crypto_generichash(16, publicKey, null));

@@ -6,11 +6,15 @@ import * as pc from "./envelope.js";
 import { KeyProofError, verifiedKeys } from "./directory.js";
 import { LANGUAGES, language, setLanguage, t } from "./i18n.js";
 import { buildMessage, parseMessage } from "./mime.js";
+import * as calendar from "./calendar.js";
+import * as consent from "./consent.js";
 import { patientScreens } from "./patient.js";
 
 // The crypto module, for the browser tests (test vectors, sealing for Python).
 globalThis.pliCrypto = pc;
 globalThis.pliDirectory = { verifiedKeys };
+globalThis.pliCalendar = calendar;
+globalThis.pliConsent = consent;
 
 const state = {
   session: null, // GET /session
@@ -91,9 +95,11 @@ function patientLinks(link) {
   if (state.session?.kind !== "PAT") return [];
   return [
     h("li", {}, link("#/documents", t("documents"))),
+    h("li", {}, link("#/agenda", t("agenda"))),
     h("li", {}, link("#/consents", t("consents"))),
     h("li", {}, link("#/blocked", t("blocked"))),
     h("li", {}, link("#/history", t("history"))),
+    h("li", {}, link("#/services", t("services"))),
   ];
 }
 
@@ -236,6 +242,10 @@ async function loadSession() {
     }
     state.keys = keys;
     listen();
+    if (session.kind === "PAT") {
+      // Documents that arrived while a grant is active are shared when the keys are here.
+      patient.syncShares().catch(() => {});
+    }
   }
 }
 
@@ -342,6 +352,10 @@ async function lookupKeys(address) {
   });
 }
 
+function kindLabel(kind) {
+  return t(`kind_${String(kind).replace(/-/g, "_")}`);
+}
+
 function when(iso) {
   return new Date(iso).toLocaleString(language() === "en" ? "en-GB" : "fr-FR", { dateStyle: "medium", timeStyle: "short" });
 }
@@ -371,7 +385,7 @@ async function listScreen(folder, mine) {
           { href: `#/read/${record.id}` },
           h("span", { class: "from" }, folder === "INBOX" ? record.from : opened.header?.to?.join(", ") ?? ""),
           h("span", { class: "subject" }, subject),
-          h("span", { class: "meta" }, `${t(`kind_${record.kind}`)} · ${when(record.date)}${record.seen ? "" : ` · ${t("unread")}`}`),
+          h("span", { class: "meta" }, `${kindLabel(record.kind)} · ${when(record.date)}${record.seen ? "" : ` · ${t("unread")}`}`),
         ),
       ),
     );
@@ -435,7 +449,16 @@ async function readScreen(id, mine) {
     h("section", { class: "trust", "aria-label": "provenance" }, h("p", { class: "status info" }, provenanceText(opened)), h("p", { class: `status ${sigKind}` }, sigText)),
     h("div", { class: "body" }, m.body),
     attachments.length ? h("section", {}, h("h2", {}, t("attachments")), h("ul", { class: "attachments" }, attachments)) : "",
-    h("p", { class: "actions" }, h("a", { href: `#/reply/${id}`, class: "button" }, t("reply")), " ", h("a", { href: "#/inbox" }, t("back"))),
+    h(
+      "p",
+      { class: "actions" },
+      // A typed message is answered where its answer is made (signed, or an iTIP REPLY).
+      opened.record.kind === "consent-request" && state.session.kind === "PAT" ? [h("a", { href: "#/consents", class: "button" }, t("answerConsent")), " "] : "",
+      opened.record.kind === "appointment" && state.session.kind === "PAT" ? [h("a", { href: "#/agenda", class: "button" }, t("openAgenda")), " "] : "",
+      h("a", { href: `#/reply/${id}`, class: "button" }, t("reply")),
+      " ",
+      h("a", { href: "#/inbox" }, t("back")),
+    ),
   );
   main.focus();
 }
@@ -454,6 +477,35 @@ function reasonOf(error) {
   const key = `rule_${(error.rule || "").replace(/-/g, "_")}`;
   const local = t(key);
   return local !== key ? local : error.body?.detail || t("error");
+}
+
+/**
+ * Seal `plaintext` here, for `to` (its key checked against the key log) and for this
+ * mailbox's Sent copy, then hand the envelope to the server (POST /send). Throws the
+ * server's Problem when a rule refuses it.
+ */
+async function sealAndSend({ to, recipientKey = null, type, thread = null, plaintext }) {
+  const key = recipientKey ?? (await lookupKeys(to)).encryptionKey;
+  const sealed = pc.sealEnvelope(
+    {
+      id: randomHex(16),
+      thread: thread ?? randomHex(16),
+      type,
+      from: state.session.address,
+      to: [to],
+      date: rfc3339(new Date()),
+      prov: "e2e",
+    },
+    plaintext,
+    state.keys,
+    [key, state.keys.encryptionPublic],
+  );
+  await api("POST", "/send", {
+    envelope: pc.b64url(sealed.envelope),
+    slots: { [to]: pc.b64url(sealed.slots[0]) },
+    sent_slot: pc.b64url(sealed.slots[1]),
+  });
+  return sealed.header;
 }
 
 async function composeScreen(replyTo, mine) {
@@ -498,25 +550,7 @@ async function composeScreen(replyTo, mine) {
         inReplyTo: original?.message?.messageId || null,
         references: original?.message?.references || "",
       });
-      const sealed = pc.sealEnvelope(
-        {
-          id: randomHex(16),
-          thread: original?.header?.thread ?? randomHex(16),
-          type: "note",
-          from: state.session.address,
-          to: [to],
-          date: rfc3339(new Date()),
-          prov: "e2e",
-        },
-        plaintext,
-        state.keys,
-        [recipient.encryptionKey, state.keys.encryptionPublic],
-      );
-      await api("POST", "/send", {
-        envelope: pc.b64url(sealed.envelope),
-        slots: { [to]: pc.b64url(sealed.slots[0]) },
-        sent_slot: pc.b64url(sealed.slots[1]),
-      });
+      await sealAndSend({ to, recipientKey: recipient.encryptionKey, type: "note", thread: original?.header?.thread, plaintext });
       state.flash = t("sentOk");
       location.hash = "#/sent";
     } catch (error) {
@@ -721,7 +755,25 @@ function stale(mine) {
   return mine !== routeCount;
 }
 
-const patient = patientScreens({ h, field, status, render, api, t, when, stale, reasonOf, openMessage, address: () => state.session.address });
+const patient = patientScreens({
+  h,
+  field,
+  status,
+  render,
+  api,
+  t,
+  when,
+  stale,
+  reasonOf,
+  openMessage,
+  lookupKeys,
+  sealAndSend,
+  kindLabel,
+  address: () => state.session.address,
+  displayName: () => state.session.display_name,
+  keys: () => state.keys,
+  forgetOpened: (id) => state.opened.delete(id),
+});
 
 async function route() {
   const mine = ++routeCount;
@@ -743,6 +795,8 @@ async function route() {
       else if (screen === "settings") await settingsScreen(mine);
       else if (screen === "documents" && state.session.kind === "PAT") await patient.documentsScreen(mine);
       else if (screen === "consents" && state.session.kind === "PAT") await patient.consentsScreen(mine);
+      else if (screen === "agenda" && state.session.kind === "PAT") await patient.agendaScreen(mine);
+      else if (screen === "services" && state.session.kind === "PAT") await patient.servicesScreen(mine);
       else if (screen === "blocked" && state.session.kind === "PAT") await patient.blockedScreen(mine);
       else if (screen === "history" && state.session.kind === "PAT") await patient.historyScreen(mine);
       else (shown = "inbox"), await listScreen("INBOX", mine);

@@ -4,6 +4,7 @@
 // multiparts, base64, quoted-printable, encoded words); it never throws on malformed
 // input, it shows less. buildMessage writes what the webmail sends: a text/plain body
 // (base64, UTF-8) and attachments in a multipart/mixed, marked X-Pli-Type: note.
+// parseMessage also hands over the text/calendar parts (RFC 6047 iMIP) for calendar.js.
 
 const decoder = (charset) => {
   try {
@@ -133,6 +134,11 @@ function walk(bytes, out, depth = 0) {
   }
   const data = decodeBody(body, headers.get("content-transfer-encoding"));
   const filename = disposition.filename || type.name;
+  if (type.value === "text/calendar") {
+    // Also kept among the attachments below, as before: a reader without calendar.js
+    // still offers the .ics file.
+    out.calendars.push({ method: type.method ? type.method.trim().toUpperCase() : null, text: decoder(type.charset).decode(data) });
+  }
   if (!filename && disposition.value !== "attachment" && type.value === "text/plain" && out.body === null) {
     out.body = decoder(type.charset).decode(data).replace(/\r\n/g, "\n");
   } else if (!filename && type.value === "text/html" && out.html === null && disposition.value !== "attachment") {
@@ -143,9 +149,11 @@ function walk(bytes, out, depth = 0) {
   return headers;
 }
 
-/** {from, to, subject, date, messageId, kind, body, attachments:[{filename,type,data}]} */
+/** {from, to, subject, date, messageId, references, kind, body, attachments:[{filename,type,data}],
+ *  headers: {lower-cased name: raw value of its first occurrence},
+ *  calendars: [{method (upper case, or null without a method parameter), text}]} */
 export function parseMessage(bytes) {
-  const out = { body: null, html: null, attachments: [] };
+  const out = { body: null, html: null, attachments: [], calendars: [] };
   const headers = walk(bytes, out);
   let body = out.body;
   if (body === null && out.html !== null) {
@@ -162,21 +170,47 @@ export function parseMessage(bytes) {
     kind: (headers.get("x-pli-type") || "note").toLowerCase(),
     body: body || "",
     attachments: out.attachments,
+    headers: Object.fromEntries(headers),
+    calendars: out.calendars,
   };
 }
 
 // -- writing --------------------------------------------------------------------------------
 
-function b64lines(bytes) {
+export function b64lines(bytes) {
   let s = "";
   for (let i = 0; i < bytes.length; i += 8190) s += btoa(latin1(bytes.subarray(i, i + 8190)));
   return s.replace(/.{76}/g, "$&\r\n");
 }
 
-function encodeWord(text) {
+export function encodeWord(text) {
   // eslint-disable-next-line no-control-regex
   if (/^[\x20-\x7e]*$/.test(text)) return text;
   return "=?utf-8?b?" + btoa(latin1(new TextEncoder().encode(text))) + "?=";
+}
+
+/** Like encodeWord, but as several encoded words of at most 75 characters (RFC 2047 §2),
+ * cut between characters and folded: a long accented subject stays a valid header. */
+export function encodeWords(text) {
+  // eslint-disable-next-line no-control-regex
+  if (/^[\x20-\x7e]*$/.test(text)) return text;
+  const enc = new TextEncoder();
+  const words = [];
+  let chunk = [];
+  let size = 0;
+  for (const ch of text) {
+    const bytes = enc.encode(ch);
+    // 45 octets are 60 base64 characters, 72 with "=?utf-8?b?" and "?=".
+    if (size + bytes.length > 45) {
+      words.push(chunk);
+      chunk = [];
+      size = 0;
+    }
+    chunk.push(...bytes);
+    size += bytes.length;
+  }
+  words.push(chunk);
+  return words.map((b) => "=?utf-8?b?" + btoa(latin1(new Uint8Array(b))) + "?=").join("\r\n ");
 }
 
 function clean(text) {

@@ -1,7 +1,14 @@
-// The patient's screens: my documents (record and masks), consents, blocked professionals,
-// access history. They talk to /webmail/api/patient (web/webmail/patient_routes.py); the
-// server sends routing data and decisions only, and a document's title is read here, in the
-// browser, by opening it with the patient's keys.
+// The patient's screens: my documents (record and masks), my agenda, consents, blocked
+// professionals, access history, approved services. They talk to /webmail/api/patient
+// (web/webmail/patient_routes.py); the server sends routing data and decisions only. What
+// needs the patient's keys happens here: a document's title is read by opening it, a
+// consent answer is signed, a document's key is re-wrapped for a professional, the agenda
+// is read from the invitations and an answer is sealed.
+
+import * as consent from "./consent.js";
+import { CalendarError, appointmentOfMessage, deriveAgenda, replyMessage } from "./calendar.js";
+import { b64url, fromB64url, resealSlot } from "./envelope.js";
+import { language } from "./i18n.js";
 
 export function patientScreens(ui) {
   const { h, field, status, render, api, t, when, stale, reasonOf, openMessage } = ui;
@@ -128,32 +135,233 @@ export function patientScreens(ui) {
 
   // -- consents -----------------------------------------------------------------------------
 
-  async function consentsScreen(mine) {
+  function scopeText(kind) {
+    return kind === "record" ? t("scopeRecord") : kind === "document" ? t("scopeDocument") : t("scopeCategories");
+  }
+
+  async function consentsScreen(mine, flash = null) {
     const [main, consents] = await load(t("consents"), "/patient/consents");
     if (!consents || stale(mine)) return;
-    const scope = (c) => (c.scope === "record" ? t("scopeRecord") : c.scope === "document" ? t("scopeDocument") : t("scopeCategories"));
-    const pending = consents.pending.map((c) =>
-      h(
+    // What the patient reads is what they sign: the request's own JSON, as received.
+    const pending = consents.pending.map((c) => {
+      const r = c.request;
+      return h(
         "li",
-        { class: "card", "data-consent": c.id },
-        h("h3", {}, c.professional),
-        h("dl", { class: "headers" }, h("dt", {}, t("purpose")), h("dd", {}, c.purpose), h("dt", {}, t("scope")), h("dd", {}, scope(c)), h("dt", {}, t("duration")), h("dd", {}, t("days", { n: c.duration_days })), h("dt", {}, t("date")), h("dd", {}, when(c.requested_at))),
-      ),
-    );
+        { class: "card", "data-consent": r.request_id },
+        h("h3", {}, r.professional),
+        h(
+          "dl",
+          { class: "headers" },
+          h("dt", {}, t("purpose")),
+          h("dd", {}, r.purpose),
+          h("dt", {}, t("scope")),
+          h("dd", {}, scopeText(r.scope.kind), r.scope.categories ? ` (${r.scope.categories.join(", ")})` : ""),
+          h("dt", {}, t("duration")),
+          h("dd", {}, t("days", { n: r.duration_days })),
+          h("dt", {}, t("date")),
+          h("dd", {}, when(r.requested_at)),
+        ),
+        h(
+          "p",
+          { class: "actions" },
+          h("button", { type: "button", onclick: () => decide(r, "grant", mine), "aria-label": t("grantTo", { who: r.professional }) }, t("grant")),
+          " ",
+          h("button", { type: "button", class: "secondary", onclick: () => decide(r, "refuse", mine), "aria-label": t("refuseTo", { who: r.professional }) }, t("refuse")),
+        ),
+      );
+    });
     const grants = consents.grants.map((g) =>
       h(
         "li",
         { class: "card", "data-grant": g.id },
         h("h3", {}, g.professional),
-        h("p", {}, `${g.purpose} · ${scope(g)}`),
+        h("p", {}, `${g.purpose} · ${scopeText(g.scope)}`),
         h("p", { class: "meta" }, t("grantUntil", { from: when(g.starts_at), to: when(g.ends_at) })),
+        h("button", { type: "button", class: "secondary", onclick: () => withdraw(g, mine), "aria-label": t("revokeFrom", { who: g.professional }) }, t("revokeGrant")),
       ),
     );
     main.replaceChildren(
       main.firstChild,
       h("p", {}, t("consentsIntro")),
+      flash || "",
       h("section", {}, h("h2", {}, t("pendingConsents")), pending.length ? h("ul", { class: "cards" }, pending) : h("p", {}, t("nonePending"))),
       h("section", {}, h("h2", {}, t("activeGrants")), grants.length ? h("ul", { class: "cards" }, grants) : h("p", {}, t("noneGranted"))),
+    );
+  }
+
+  async function decide(request, decision, mine) {
+    let flash;
+    try {
+      const response = consent.answer(request, decision, ui.keys(), ui.address());
+      await api("POST", `/patient/consents/${encodeURIComponent(request.request_id)}/answer`, { response });
+      if (decision === "grant") {
+        const shared = await syncShares();
+        flash = status(t("grantedOk", { who: request.professional, n: shared }), "ok");
+      } else {
+        flash = status(t("refusedOk", { who: request.professional }), "ok");
+      }
+    } catch (error) {
+      flash = refusal(error);
+    }
+    if (!stale(mine)) await consentsScreen(mine, flash);
+  }
+
+  async function withdraw(grant, mine) {
+    let flash;
+    try {
+      const revocation = consent.revoke(grant.response, ui.keys(), ui.address());
+      await api("POST", `/patient/consents/${encodeURIComponent(grant.id)}/revoke`, { revocation });
+      flash = status(t("revokedOk", { who: grant.professional }), "ok");
+    } catch (error) {
+      flash = refusal(error);
+    }
+    if (!stale(mine)) await consentsScreen(mine, flash);
+  }
+
+  /**
+   * Share, under the active grants, the documents their professionals have no key for yet:
+   * each document's content key is re-wrapped here for the professional's key as the key
+   * log proves it (a key that cannot be proven gets nothing). Returns how many were shared.
+   */
+  async function syncShares() {
+    const plan = await api("GET", "/patient/sharing");
+    const shares = [];
+    for (const candidates of plan) {
+      let published;
+      try {
+        published = await ui.lookupKeys(candidates.professional);
+      } catch {
+        continue;
+      }
+      for (const doc of candidates.documents) {
+        const opened = await openMessage(doc.id);
+        if (!opened.message) continue;
+        const codes = opened.message.headers?.["x-mss-codecda"] || "";
+        const categories = codes.split(",").map((c) => c.trim()).filter(Boolean);
+        if (!candidates.grants.some((g) => consent.covers(g.scope, doc.id, categories))) continue;
+        const slot = resealSlot(fromB64url(doc.slot), ui.keys(), published.encryptionKey);
+        shares.push({ document: doc.id, professional: candidates.professional, categories, slot: b64url(slot) });
+      }
+    }
+    if (shares.length) await api("POST", "/patient/sharing", { shares });
+    return shares.length;
+  }
+
+  // -- my agenda ----------------------------------------------------------------------------
+
+  // The calendar is inside each sealed invitation: the agenda is derived here, from the
+  // appointment messages of the inbox (invitations, cancellations) and of Sent (answers).
+  async function agendaEntries(mine) {
+    const items = [];
+    for (const folder of ["INBOX", "Sent"]) {
+      const records = await api("GET", `/messages?folder=${folder}`);
+      for (const record of records) {
+        if (record.kind !== "appointment") continue;
+        const opened = await openMessage(record.id);
+        if (stale(mine)) return null;
+        if (!opened.message) continue;
+        try {
+          const { appointment } = appointmentOfMessage(opened.message);
+          items.push({ sender: opened.header.from, appointment, envelopeId: record.id, messageId: opened.message.messageId, thread: opened.header.thread });
+        } catch (error) {
+          // A message without a readable calendar is not an appointment to show.
+          if (!(error instanceof CalendarError)) throw error;
+        }
+      }
+    }
+    return deriveAgenda(items, ui.address());
+  }
+
+  const STATUS_KIND = { accepted: "ok", declined: "warn", cancelled: "warn", proposed: "info", tentative: "info", countered: "info" };
+
+  async function agendaScreen(mine, flash = null) {
+    const main = render(t("agenda"), status(t("loading")));
+    let agenda;
+    try {
+      agenda = await agendaEntries(mine);
+    } catch (error) {
+      if (!stale(mine)) main.replaceChildren(main.firstChild, status(reasonOf(error), "error"));
+      return;
+    }
+    if (!agenda || stale(mine)) return;
+    const now = new Date();
+    const due = agenda.entries.filter((e) => e.status !== "cancelled" && e.status !== "declined" && e.reminderAt && e.reminderAt <= now && now < e.start);
+    const cards = agenda.entries.map((e) => {
+      const answerable = e.status !== "cancelled" && e.start > now;
+      return h(
+        "li",
+        { class: "card", "data-appointment": e.uid, "data-status": e.status },
+        h("h3", {}, e.summary || t("appointment")),
+        h(
+          "dl",
+          { class: "headers" },
+          h("dt", {}, t("when")),
+          h("dd", {}, when(e.start.toISOString()), e.end ? ` – ${when(e.end.toISOString())}` : ""),
+          h("dt", {}, t("withWhom")),
+          h("dd", {}, e.organizerName ? `${e.organizerName} (${e.organizer})` : e.organizer),
+          e.location ? [h("dt", {}, t("where")), h("dd", {}, e.location)] : "",
+          e.reminderAt ? [h("dt", {}, t("reminder")), h("dd", {}, when(e.reminderAt.toISOString()))] : "",
+        ),
+        e.description ? h("p", { class: "body" }, e.description) : "",
+        h("p", { class: `status ${STATUS_KIND[e.status] || "info"}` }, t(`appointment_${e.status}`)),
+        answerable
+          ? h(
+              "p",
+              { class: "actions" },
+              e.status !== "accepted" ? h("button", { type: "button", onclick: () => respond(e, "ACCEPTED", mine), "aria-label": t("acceptWhat", { what: e.summary || t("appointment") }) }, t("accept")) : "",
+              " ",
+              e.status !== "declined" ? h("button", { type: "button", class: "secondary", onclick: () => respond(e, "DECLINED", mine), "aria-label": t("declineWhat", { what: e.summary || t("appointment") }) }, t("decline")) : "",
+            )
+          : "",
+      );
+    });
+    main.replaceChildren(
+      main.firstChild,
+      h("p", {}, t("agendaIntro")),
+      flash || "",
+      ...due.map((e) => status(t("reminderDue", { what: e.summary || t("appointment"), when: when(e.start.toISOString()) }), "warn")),
+      cards.length ? h("ul", { class: "cards" }, cards) : h("p", {}, t("noAppointments")),
+    );
+  }
+
+  async function respond(entry, partstat, mine) {
+    let flash;
+    try {
+      const plaintext = replyMessage({
+        request: entry.request,
+        owner: ui.address(),
+        ownerName: ui.displayName(),
+        partstat,
+        lang: language(),
+        inReplyTo: entry.messageId || null,
+      });
+      await ui.sealAndSend({ to: entry.organizer, type: "appointment", thread: entry.thread, plaintext });
+      flash = status(partstat === "ACCEPTED" ? t("acceptedOk") : t("declinedOk"), "ok");
+    } catch (error) {
+      flash = refusal(error);
+    }
+    if (!stale(mine)) await agendaScreen(mine, flash);
+  }
+
+  // -- approved services --------------------------------------------------------------------
+
+  async function servicesScreen(mine) {
+    const [main, services] = await load(t("services"), "/patient/services");
+    if (!services || stale(mine)) return;
+    const cards = services.map((s) =>
+      h(
+        "li",
+        { class: "card", "data-service": s.address },
+        h("h3", {}, s.name),
+        s.category ? h("p", { class: "meta" }, s.category) : "",
+        s.description ? h("p", {}, s.description) : "",
+        h("p", { class: "meta" }, s.address),
+      ),
+    );
+    main.replaceChildren(
+      main.firstChild,
+      h("p", {}, t("servicesIntro")),
+      cards.length ? h("ul", { class: "cards" }, cards) : h("p", {}, t("noServices")),
     );
   }
 
@@ -197,5 +405,5 @@ export function patientScreens(ui) {
     );
   }
 
-  return { documentsScreen, blockedScreen, consentsScreen, historyScreen };
+  return { documentsScreen, agendaScreen, blockedScreen, consentsScreen, historyScreen, servicesScreen, syncShares };
 }
