@@ -33,6 +33,7 @@ from pli.settings import Settings
 from pli.wiring import Pli, initialise, open_pli
 from tests.directory.factories import extraction
 from tests.directory.factories import line as directory_line
+from tests.support.scan import encodings, files_containing, tables_containing
 from web import AccountAuthenticator, create_app
 from web.webmail import include_webmail
 
@@ -116,6 +117,27 @@ class WebmailWorld:
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.base, timeout=30)
+
+    async def assert_nothing_left_of(self, address: str, canary: str, *, logged: bytes) -> None:
+        """After a visit in the browser: the passphrase of ``address``, its auth key in any
+        spelling and ``canary`` (raw, or base64 at any alignment) are nowhere in the data
+        directory, the database or the server log; ``logged`` is in the log (the control
+        that the log did record the visit)."""
+        parameters = await self.pli.accounts.login_parameters(Address.parse(address))
+        auth_key = crypto.derive_keys(self.passphrases[address], *parameters).auth_key.raw
+        needles = [
+            *encodings(canary.encode()),
+            self.passphrases[address].encode(),
+            auth_key,
+            auth_key.hex().encode(),
+            b64(auth_key).encode(),
+            base64.b64encode(auth_key),
+        ]
+        assert files_containing(self.home, needles) == []
+        assert await tables_containing(self.database_url, needles) == []
+        log = self.log_path.read_bytes()
+        assert logged in log, "control: the server log recorded the visit"
+        assert not any(n in log for n in needles)
 
 
 def _free_socket() -> socket.socket:
