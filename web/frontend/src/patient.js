@@ -195,8 +195,9 @@ export function patientScreens(ui) {
       const response = consent.answer(request, decision, ui.keys(), ui.address());
       await api("POST", `/patient/consents/${encodeURIComponent(request.request_id)}/answer`, { response });
       if (decision === "grant") {
-        const shared = await syncShares();
-        flash = status(t("grantedOk", { who: request.professional, n: shared }), "ok");
+        // The grant stands even if sharing fails now: it is tried again at every unlock.
+        const shared = await syncShares().catch(() => null);
+        flash = shared === null ? status(t("grantedShareLater", { who: request.professional }), "warn") : status(t("grantedOk", { who: request.professional, n: shared }), "ok");
       } else {
         flash = status(t("refusedOk", { who: request.professional }), "ok");
       }
