@@ -134,6 +134,10 @@ class PeerTrust:
     def _build(self, *, peer_certificates: bool) -> ssl.SSLContext:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
+        # No TLS 1.3 session tickets, as on IMAP: their key lives as long as the process
+        # (forward secrecy), and an SMTP session is one connection that resumption would
+        # not shorten.
+        context.num_tickets = 0
         context.load_cert_chain(self._cert, self._key)
         if peer_certificates:
             context.verify_mode = ssl.CERT_OPTIONAL

@@ -27,6 +27,7 @@ from messaging import (
     SystemClock,
 )
 from messaging.mailbox_session import MailboxAccess
+from pli.tls import TlsFiles, server_context
 from tests.support.databases import fresh_database
 from tests.support.test_ca import make_ca
 
@@ -102,8 +103,8 @@ async def start_gateway(
 ) -> Gateway:
     ca = make_ca(tmp_path / "ca")
     issued = ca.issue("127.0.0.1", dns_names=("localhost",))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(issued.chain, issued.key)
+    # The context `pli serve` gives its IMAP listeners (TLS 1.2+, no session tickets).
+    context = server_context(TlsFiles(cert=issued.chain, key=issued.key, ca=ca.cert_path))
     store = await SqlMailboxStore.open(
         database_url, blob_dir=tmp_path / "blobs", watch_poll_interval=0.1
     )
