@@ -15,11 +15,16 @@ Consent, end to end (DOMAIN.md, "Patients"):
    :meth:`PatientService.share` runs *in the patient's session*: the patient's unlocked
    keys open each covered document's slot and re-seal its content key for the
    professional (:func:`crypto.reseal_slot`); the server only stores the resulting slots.
+   Where the key never leaves the patient's device (the webmail), the device signs and
+   re-seals: :meth:`PatientService.record_answer` delivers its signed answer, and
+   :meth:`PatientService.share_candidates` / :meth:`PatientService.accept_shares` are the
+   two halves of :meth:`PatientService.share` around the device's work.
 3. :meth:`PatientService.open_document` — the professional reads a shared document: the
    server checks the grant is active and the document not masked, hands the slot over and
    writes ``document-read-with-consent``.
-4. :meth:`PatientService.revoke_consent` — the signed withdrawal; its delivery deletes the
-   slots of the grant, and documents that arrive later are never shared under it.
+4. :meth:`PatientService.revoke_consent` (or :meth:`PatientService.record_revocation`,
+   signed on the device) — the signed withdrawal; its delivery deletes the slots of the
+   grant, and documents that arrive later are never shared under it.
 
 Errors: :class:`~messaging.errors.RuleViolation` with the codes of
 :mod:`messaging.patient_rules` and :mod:`messaging.retention`, plus ``consent-required``
@@ -85,7 +90,7 @@ ANSWER_CLOCK_SKEW = timedelta(minutes=10)
 dated: its date starts the grant, so a device clock far ahead would start it later and one
 far behind could date it before the request."""
 
-WEBMAIL_GATEWAY = crypto.GatewayInfo(peer="webmail", tls="")
+_WEBMAIL_GATEWAY = crypto.GatewayInfo(peer="webmail", tls="")
 """Who handed over a consent message the patient's browser signed (the provenance header)."""
 
 
@@ -434,7 +439,7 @@ class PatientService:
             patient,
             [professional],
             raw,
-            gateway=WEBMAIL_GATEWAY,
+            gateway=_WEBMAIL_GATEWAY,
             kind=kind,
             sent_copy_for=patient,
         )
