@@ -200,6 +200,10 @@ async def test_a_patient_answers_an_appointment_and_grants_then_withdraws_a_cons
         "Réponse à un rendez-vous"
     )
     await expect(page.locator("tr[data-action=document-read-with-consent]")).to_contain_text(DOCTOR)
+    # The server's own action is named as such, not by its internal actor name.
+    await expect(page.locator("tr[data-action=document-unshared]")).to_contain_text(
+        "Pli (automatiquement)"
+    )
     await shoot(page, artifacts, "history-consent")
     assert await world.pli.patients.verify_history(patient) == []
 

@@ -382,7 +382,7 @@ export function patientScreens(ui) {
         "tr",
         { "data-action": e.action },
         h("td", { "data-label": t("date") }, when(e.at)),
-        h("td", { "data-label": t("who") }, e.actor.toLowerCase() === me ? t("you") : e.actor),
+        h("td", { "data-label": t("who") }, e.actor.toLowerCase() === me ? t("you") : e.actor === "operator" ? t("operatorActor") : e.actor),
         h("td", { "data-label": t("what") }, t(`action_${e.action.replace(/-/g, "_")}`)),
         h("td", { "data-label": t("about") }, about(e)),
       ),
