@@ -8,8 +8,8 @@ or phone, outside the trust space. The delivery service depends only on the port
   STARTTLS (RFC 3207) or implicit TLS (RFC 8314), and AUTH (RFC 4954) only over TLS.
   ``smtplib`` is blocking, so every exchange runs in a worker thread and the event loop
   never waits on the network.
-- :class:`RoutingNoticeSender` sends each notice through the sender of its channel, so an
-  SMS gateway plugs in beside the smarthost.
+- :class:`RoutingNoticeSender` sends each notice through the sender of its channel: the
+  smarthost, and the SMS gateway (:class:`messaging.sms.KannelSmsSender`).
 - :class:`InMemoryNoticeSender` keeps what it was given, for the tests of other packages.
 
 Failures raise :class:`NoticeNotSent`; ``permanent`` says whether retrying can help (the
@@ -67,8 +67,10 @@ class InMemoryNoticeSender:
 class RoutingNoticeSender:
     """Sends each notice through the sender of its channel."""
 
-    def __init__(self, *, email: NoticeSender, sms: NoticeSender | None = None) -> None:
-        self._senders: dict[Channel, NoticeSender] = {Channel.EMAIL: email}
+    def __init__(self, *, email: NoticeSender | None, sms: NoticeSender | None = None) -> None:
+        self._senders: dict[Channel, NoticeSender] = {}
+        if email is not None:
+            self._senders[Channel.EMAIL] = email
         if sms is not None:
             self._senders[Channel.SMS] = sms
 

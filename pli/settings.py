@@ -145,6 +145,16 @@ class Settings(BaseSettings):
     webmail_session_max_seconds: int = 8 * 3600
     webmail_code_seconds: int = 10 * 60
     webmail_code_attempts: int = 5
+    # SMS (messaging/sms.py): a Kannel gateway's sendsms URL carries sign-in codes and notices
+    # to patients' phones (none: no SMS, and the webmail offers no phone for codes). Its
+    # password is read from a file, never from this file or the environment.
+    sms_gateway_url: str | None = None
+    """e.g. ``https://sms.example.org:13013/cgi-bin/sendsms``; http only on loopback."""
+    sms_gateway_username: str | None = None
+    sms_gateway_password_file: Path | None = None
+    sms_sender: str = "Pli"
+    """The ``from`` the phone shows (an alphanumeric sender ID, or a number)."""
+    sms_timeout_seconds: float = 10.0
 
     # Application API (web/api): token lifetime, each client's default rate, the addresses
     # of the TLS terminator trusted to forward client certificates (RFC 8705), webhooks.

@@ -23,19 +23,27 @@ from messaging import (
     Limits,
     SystemClock,
 )
-from messaging.notices import NoticeNotSent, NoticeSender, SmtpNoticeSender
+from messaging.kinds.notification import Channel
+from messaging.notices import NoticeNotSent, NoticeSender, RoutingNoticeSender, SmtpNoticeSender
 from messaging.patient_delivery import PatientDeliveryRules
 from messaging.patients import PatientService
 from messaging.ports import Clock
 from messaging.retention import RetentionPolicy
 from messaging.sealed import SealedIntake
-from messaging.signin_codes import CodeSender, DemoCodeSender, SignInCode, SmtpCodeSender
+from messaging.signin_codes import (
+    CodeSender,
+    DemoCodeSender,
+    RoutingCodeSender,
+    SignInCode,
+    SmtpCodeSender,
+)
+from messaging.sms import KannelSmsSender
 from messaging.transparency import KeyVerifier
 from messaging.verified_keys import VerifiedKeyDirectory
 from messaging.webmail import WebmailLimits, WebmailService
 from pli.relay_wiring import relay_worker, relaying
 from pli.secrets import InstanceSecrets, create_secrets, load_secrets
-from pli.settings import Settings
+from pli.settings import Settings, SettingsError
 from pli.smtp_wiring import allowlist_source
 from pli.tls import TlsFiles, ensure_local_authority
 
@@ -230,13 +238,14 @@ async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
         patients=patient_rules,
     )
     pli.webmail_store = SqlWebmailStore.open(url)
+    codes = code_sender(settings)
     pli.webmail = WebmailService(
         store=store,
         blobs=store.blobs,
         sessions=pli.webmail_store,
         accounts=accounts,
         intake=pli.intake,
-        codes=code_sender(settings),
+        codes=codes,
         notifier=notifier,
         clock=clock,
         instance_secret=secrets.instance_key,
@@ -249,21 +258,52 @@ async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
             code_seconds=settings.webmail_code_seconds,
             code_attempts=settings.webmail_code_attempts,
         ),
+        sms_codes=isinstance(codes, DemoCodeSender)
+        or (isinstance(codes, RoutingCodeSender) and codes.handles(Channel.SMS)),
     )
     return pli
 
 
 def _notice_sender(settings: Settings, clock: Clock) -> NoticeSender | None:
-    """Notices go through the configured smarthost; without one, none are sent."""
-    if settings.notice_smarthost is None:
-        return None
-    return SmtpNoticeSender(
-        settings.notice_smarthost,
-        settings.notice_smarthost_port,
-        settings.notice_from or f"ne-pas-repondre@{settings.domain}",
-        settings.notice_starttls,
-        clock=clock,
+    """E-mail notices through the smarthost, SMS through the gateway; neither: none sent."""
+    sms = sms_sender(settings)
+    email = (
+        None
+        if settings.notice_smarthost is None
+        else SmtpNoticeSender(
+            settings.notice_smarthost,
+            settings.notice_smarthost_port,
+            settings.notice_from or f"ne-pas-repondre@{settings.domain}",
+            settings.notice_starttls,
+            clock=clock,
+        )
     )
+    if email is None and sms is None:
+        return None
+    return RoutingNoticeSender(email=email, sms=sms)
+
+
+def sms_sender(settings: Settings) -> KannelSmsSender | None:
+    """The SMS gateway when one is configured (URL, username and password file)."""
+    if settings.sms_gateway_url is None:
+        return None
+    if settings.sms_gateway_username is None or settings.sms_gateway_password_file is None:
+        raise SettingsError(
+            "sms_gateway_url needs sms_gateway_username and sms_gateway_password_file"
+        )
+    try:
+        password = settings.sms_gateway_password_file.read_text(encoding="utf-8").strip()
+        return KannelSmsSender(
+            settings.sms_gateway_url,
+            settings.sms_gateway_username,
+            password,
+            sender=settings.sms_sender,
+            timeout=settings.sms_timeout_seconds,
+        )
+    except OSError as exc:
+        raise SettingsError(f"sms_gateway_password_file: {exc.strerror}") from None
+    except ValueError as exc:
+        raise SettingsError(f"sms_gateway_url: {exc}") from None
 
 
 def demo_codes_file(settings: Settings) -> Path:
@@ -276,14 +316,21 @@ class _NoCodeSender:
 
 
 def code_sender(settings: Settings) -> CodeSender:
-    """The smarthost when configured; in demo mode only, a file in the data directory."""
-    if settings.notice_smarthost is not None:
-        return SmtpCodeSender(
-            settings.notice_smarthost,
-            settings.notice_smarthost_port,
-            settings.notice_from or f"ne-pas-repondre@{settings.domain}",
-            settings.notice_starttls,
+    """The smarthost and the SMS gateway when configured; in demo mode only, a file in the
+    data directory."""
+    sms = sms_sender(settings)
+    if settings.notice_smarthost is not None or sms is not None:
+        email = (
+            None
+            if settings.notice_smarthost is None
+            else SmtpCodeSender(
+                settings.notice_smarthost,
+                settings.notice_smarthost_port,
+                settings.notice_from or f"ne-pas-repondre@{settings.domain}",
+                settings.notice_starttls,
+            )
         )
+        return RoutingCodeSender(email=email, sms=sms)
     if settings.demo:
         return DemoCodeSender(demo_codes_file(settings))
     return _NoCodeSender()

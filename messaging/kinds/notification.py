@@ -44,6 +44,7 @@ __all__ = [
     "LINK_HEADER",
     "SPEC",
     "build_notice_email",
+    "check_phone",
     "notice_for",
     "parse_notice",
     "recognises",
@@ -92,11 +93,16 @@ class Notice:
                 raise InvalidMessage(
                     f"not an e-mail address: {exc}", "notice-invalid-destination"
                 ) from exc
-        elif not _PHONE_RE.match(self.destination):
-            raise InvalidMessage(
-                "an SMS goes to an E.164 number (+33…)", "notice-invalid-destination"
-            )
+        else:
+            check_phone(self.destination)
         _check_link(self.link)
+
+
+def check_phone(number: str) -> str:
+    """An E.164 number (``+33612345678``), or :class:`InvalidMessage`."""
+    if not _PHONE_RE.match(number):
+        raise InvalidMessage("an SMS goes to an E.164 number (+33…)", "notice-invalid-destination")
+    return number
 
 
 def _check_link(link: str) -> None:

@@ -4,7 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from messaging.kinds.notification import Channel
+from messaging.signin_codes import RoutingCodeSender
 from pli.settings import SettingsError, check_safety, load_settings
+from pli.wiring import code_sender, sms_sender
 
 
 def test_the_settings_file_is_read_and_the_environment_wins(
@@ -35,3 +38,51 @@ def test_listening_beyond_loopback_without_tls_is_refused(tmp_path: Path):
     with pytest.raises(SettingsError, match="not loopback"):
         check_safety(load_settings(tmp_path, host="0.0.0.0"))  # noqa: S104 - the point
     check_safety(load_settings(tmp_path))
+
+
+def test_an_sms_gateway_needs_its_credentials_and_a_safe_url(tmp_path: Path):
+    password = tmp_path / "sms-password"
+    password.write_text("from-a-file\n")
+    url = "http://127.0.0.1:13013/cgi-bin/sendsms"
+    assert sms_sender(load_settings(tmp_path)) is None
+    with pytest.raises(SettingsError, match="sms_gateway_password_file"):
+        sms_sender(load_settings(tmp_path, sms_gateway_url=url, sms_gateway_username="pli"))
+    with pytest.raises(SettingsError, match="sms_gateway_password_file"):
+        sms_sender(
+            load_settings(
+                tmp_path,
+                sms_gateway_url=url,
+                sms_gateway_username="pli",
+                sms_gateway_password_file=tmp_path / "missing",
+            )
+        )
+    with pytest.raises(SettingsError, match="https"):
+        sms_sender(
+            load_settings(
+                tmp_path,
+                sms_gateway_url="http://sms.example.org/cgi-bin/sendsms",
+                sms_gateway_username="pli",
+                sms_gateway_password_file=password,
+            )
+        )
+    sender = sms_sender(
+        load_settings(
+            tmp_path,
+            sms_gateway_url=url,
+            sms_gateway_username="pli",
+            sms_gateway_password_file=password,
+        )
+    )
+    assert sender is not None and "from-a-file" not in repr(sender)
+    # With a gateway, codes for phones have a sender; without one, they have none.
+    with_sms = load_settings(
+        tmp_path,
+        sms_gateway_url=url,
+        sms_gateway_username="pli",
+        sms_gateway_password_file=password,
+        notice_smarthost="127.0.0.1",
+    )
+    codes = code_sender(with_sms)
+    assert isinstance(codes, RoutingCodeSender) and codes.handles(Channel.SMS)
+    codes = code_sender(load_settings(tmp_path, notice_smarthost="127.0.0.1"))
+    assert isinstance(codes, RoutingCodeSender) and not codes.handles(Channel.SMS)

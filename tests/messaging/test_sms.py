@@ -1,0 +1,132 @@
+"""SMS through a real Kannel (bearerbox + smsbox, Debian's ``kannel``): notices and sign-in
+codes reach the phone network with the right text, coding and sender; refusals and a gateway
+that is down say which they are and never show the password or the number."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from messaging.kinds.notification import Channel, Notice, NoticeEvent, render_sms
+from messaging.notices import NoticeNotSent
+from messaging.signin_codes import RoutingCodeSender, SignInCode, render_code_sms
+from messaging.sms import KannelSmsSender, check_gateway_url, fits_gsm_alphabet
+from tests.support.kannel import KannelGateway, kannel_gateway
+
+PHONE = "+33612345678"
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path) -> AsyncIterator[KannelGateway]:
+    async with kannel_gateway(tmp_path / "kannel") as started:
+        yield started
+
+
+def _sender(gateway: KannelGateway, password: str | None = None) -> KannelSmsSender:
+    return KannelSmsSender(
+        gateway.url, gateway.username, password or gateway.password, sender="Pli"
+    )
+
+
+async def test_a_sign_in_code_reaches_the_phone_in_french_in_one_gsm_message(
+    gateway: KannelGateway,
+) -> None:
+    code = SignInCode(PHONE, "493817", "fr", Channel.SMS)
+    await _sender(gateway).send_code(code)
+    sms = await gateway.phones.wait_for(PHONE)
+    assert sms.text == render_code_sms(code)
+    assert "493817" in sms.text and "Ne le communiquez à personne" in sms.text
+    assert (sms.sender, sms.coding) == ("Pli", "text"), "à is in the GSM alphabet"
+    assert len(sms.text) <= 160
+
+
+async def test_french_outside_the_gsm_alphabet_goes_as_ucs2_unchanged(
+    gateway: KannelGateway,
+) -> None:
+    text = "Pli : reçu, à bientôt"  # ç and ô are not GSM 7-bit: Kannel would make ç a Ç
+    assert not fits_gsm_alphabet(text)
+    await _sender(gateway).send_text(PHONE, text)
+    sms = await gateway.phones.wait_for(PHONE)
+    assert (sms.coding, sms.text) == ("ucs-2", text)
+
+
+async def test_an_english_notice_goes_as_plain_text_and_says_nothing_of_the_message(
+    gateway: KannelGateway,
+) -> None:
+    notice = Notice(NoticeEvent.NEW_DOCUMENT, Channel.SMS, PHONE, "https://pli.test/webmail/", "en")
+    await _sender(gateway).send(notice)
+    sms = await gateway.phones.wait_for(PHONE)
+    assert sms.text == render_sms(notice)
+    assert sms.text == "Pli: a new document is waiting for you. https://pli.test/webmail/"
+    assert sms.coding == "text"
+
+
+async def test_the_router_sends_phone_codes_by_sms_only(gateway: KannelGateway) -> None:
+    router = RoutingCodeSender(email=None, sms=_sender(gateway))
+    await router.send_code(SignInCode(PHONE, "111222", "en", Channel.SMS))
+    assert (await gateway.phones.wait_for(PHONE)).text.startswith("Pli: your sign-in code is")
+    with pytest.raises(NoticeNotSent) as refused:
+        await router.send_code(SignInCode("camille@example.org", "333444", "en"))
+    assert refused.value.permanent
+    assert len(gateway.phones.received) == 1
+
+
+async def test_a_wrong_password_is_a_permanent_refusal_that_shows_no_secret(
+    gateway: KannelGateway,
+) -> None:
+    wrong = "not-the-password-" + gateway.password
+    with pytest.raises(NoticeNotSent) as refused:
+        await _sender(gateway, wrong).send_code(SignInCode(PHONE, "555666", "fr", Channel.SMS))
+    assert refused.value.permanent
+    assert "403" in str(refused.value)
+    shown = f"{refused.value!s} {refused.value!r} {refused.value.__cause__!r}"
+    assert wrong not in shown and PHONE not in shown and "555666" not in shown
+    assert refused.value.__suppress_context__, "urllib's error (with the URL) is dropped"
+    assert gateway.phones.received == []
+
+
+async def test_a_gateway_that_is_down_is_a_temporary_failure() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed when the block ends: nothing listens there
+    sender = KannelSmsSender(f"http://127.0.0.1:{port}/cgi-bin/sendsms", "pli", "secret")
+    with pytest.raises(NoticeNotSent) as failed:
+        await sender.send_code(SignInCode(PHONE, "777888", "fr", Channel.SMS))
+    assert not failed.value.permanent
+    assert "secret" not in str(failed.value) and PHONE not in str(failed.value)
+
+
+def test_the_password_is_never_in_the_repr() -> None:
+    sender = KannelSmsSender("https://sms.example.org/cgi-bin/sendsms", "pli", "hunter2-x")
+    assert "hunter2-x" not in repr(sender)
+    assert "sms.example.org" in repr(sender)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://sms.example.org/cgi-bin/sendsms",  # credentials and numbers in clear
+        "https://pli:secret@sms.example.org/cgi-bin/sendsms",
+        "https://sms.example.org/cgi-bin/sendsms?username=pli",
+        "ftp://127.0.0.1/sendsms",
+        "file:///etc/passwd",
+    ],
+)
+def test_unsafe_gateway_urls_are_refused(url: str) -> None:
+    with pytest.raises(ValueError):
+        check_gateway_url(url)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:13013/cgi-bin/sendsms", "https://sms.example.org/cgi-bin/sendsms"]
+)
+def test_https_or_loopback_gateways_are_accepted(url: str) -> None:
+    assert check_gateway_url(url) == url
+
+
+def test_a_code_for_a_phone_needs_an_e164_number() -> None:
+    with pytest.raises(ValueError):
+        SignInCode("06 12 34 56 78", "123456", "fr", Channel.SMS)
