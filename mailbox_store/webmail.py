@@ -169,13 +169,15 @@ class SqlWebmailStore:
             row = (
                 await c.execute(
                     select(
-                        WebmailPreferencesRow.notify_email, WebmailPreferencesRow.language
+                        WebmailPreferencesRow.notify_email,
+                        WebmailPreferencesRow.language,
+                        WebmailPreferencesRow.notify_phone,
                     ).where(WebmailPreferencesRow.address == address_key(address))
                 )
             ).one_or_none()
         if row is None:
             return None
-        return Preferences(address, row.notify_email, row.language)
+        return Preferences(address, row.notify_email, row.language, row.notify_phone)
 
     async def set_preferences(self, preferences: Preferences) -> None:
         key = address_key(preferences.address)
@@ -188,5 +190,6 @@ class SqlWebmailStore:
                     address=key,
                     notify_email=preferences.notify_email,
                     language=preferences.language,
+                    notify_phone=preferences.notify_phone,
                 )
             )

@@ -52,3 +52,5 @@ class WebmailPreferencesRow(Base):
     address: Mapped[str] = mapped_column(Text, primary_key=True)
     notify_email: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str] = mapped_column(Text)
+    notify_phone: Mapped[str | None] = mapped_column(Text)
+    """E.164; sign-in codes go here by SMS when set (store_0008)."""

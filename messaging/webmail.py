@@ -10,9 +10,10 @@ The browser holds the keys (``docs/webmail.md``). The server only ever sees:
   (accepted by :class:`~messaging.sealed.SealedIntake`).
 
 Sign-in is two steps. :meth:`WebmailService.start_login` checks the auth key, draws a
-6-digit code, sends it to the account's personal address (:mod:`messaging.signin_codes`)
-and returns an opaque *ticket*; :meth:`WebmailService.finish_login` trades ticket and code
-for a session. Tickets, codes and session tokens are stored only as keyed hashes (a copy
+6-digit code, sends it to the account's phone by SMS when one is registered, else to its
+personal e-mail address (:mod:`messaging.signin_codes`, :mod:`messaging.sms`), and
+returns an opaque *ticket*; :meth:`WebmailService.finish_login` trades ticket and code for
+a session. Tickets, codes and session tokens are stored only as keyed hashes (a copy
 of the database lets nobody sign in), expire (``WebmailLimits``), and a ticket dies after
 ``code_attempts`` wrong codes. The CSRF token is an HMAC of the session's hash: bound to
 the session, nothing more to store, and useless with another session.
@@ -32,6 +33,7 @@ from typing import BinaryIO, Protocol
 import crypto
 from messaging.accounts import AccountService
 from messaging.errors import AuthenticationFailed, InvalidMessage, PliError
+from messaging.kinds.notification import Channel, check_phone
 from messaging.ports import BlobStore, Clock, MailboxStore, Notifier
 from messaging.sealed import SealedIntake
 from messaging.service import Submitted
@@ -56,6 +58,7 @@ __all__ = [
     "OpenSession",
     "CodeRefused",
     "NoCodeAddress",
+    "SmsUnavailable",
     "LANGUAGES",
 ]
 
@@ -71,7 +74,11 @@ class CodeRefused(PliError):
 
 
 class NoCodeAddress(PliError):
-    """The account has no personal address to send a sign-in code to."""
+    """The account has no personal address or phone to send a sign-in code to."""
+
+
+class SmsUnavailable(PliError):
+    """A phone for sign-in codes, on a server that has no SMS gateway."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +116,8 @@ class Preferences:
     address: Address
     notify_email: str | None = None
     language: str = "fr"
+    notify_phone: str | None = None
+    """E.164; when set, sign-in codes go there by SMS rather than to ``notify_email``."""
 
 
 class WebmailStore(Protocol):
@@ -153,8 +162,10 @@ class OpenSession:
     session: WebSession
 
 
-def _hint(email: str) -> str:
-    local, _, domain = email.partition("@")
+def _hint(destination: str) -> str:
+    if destination.startswith("+"):
+        return f"{destination[:3]}•••••{destination[-2:]}"
+    local, _, domain = destination.partition("@")
     return f"{local[:1]}•••@{domain}"
 
 
@@ -175,6 +186,7 @@ class WebmailService:
         log_key: bytes | None = None,
         log_id: str | None = None,
         limits: WebmailLimits | None = None,
+        sms_codes: bool = False,
     ) -> None:
         self._store = store
         self._blobs = blobs
@@ -191,6 +203,8 @@ class WebmailService:
         self.log_id = log_id
         """The key transparency log's Ed25519 key and name: the browser checks tree heads."""
         self.limits = limits or WebmailLimits()
+        self.sms_codes = sms_codes
+        """Whether ``codes`` can send by SMS: a phone can be registered only then."""
 
     # -- hashing ----------------------------------------------------------------------------
 
@@ -227,9 +241,13 @@ class WebmailService:
             raise AuthenticationFailed() from None
         _account, credential = await self._accounts.check_auth_key(address, key, kind)
         preferences = await self.preferences(address)
-        if not preferences.notify_email:
+        if preferences.notify_phone:
+            channel, destination = Channel.SMS, preferences.notify_phone
+        elif preferences.notify_email:
+            channel, destination = Channel.EMAIL, preferences.notify_email
+        else:
             raise NoCodeAddress(
-                "no personal e-mail address is registered for sign-in codes; "
+                "no personal e-mail address or phone is registered for sign-in codes; "
                 "ask your care provider's Pli contact to register one"
             )
         ticket = secrets.token_urlsafe(32)
@@ -250,9 +268,9 @@ class WebmailService:
         )
         lang = preferences.language if preferences.language in LANGUAGES else "fr"
         await self._codes.send_code(
-            SignInCode(preferences.notify_email, code, "en" if lang == "en" else "fr")
+            SignInCode(destination, code, "en" if lang == "en" else "fr", channel)
         )
-        return LoginTicket(ticket, _hint(preferences.notify_email), expires)
+        return LoginTicket(ticket, _hint(destination), expires)
 
     async def finish_login(self, ticket: str, code: str) -> OpenSession:
         ticket_hash = self._hash(b"webmail-ticket", ticket.encode())
@@ -324,13 +342,22 @@ class WebmailService:
         return await self._sessions.get_preferences(address) or Preferences(address)
 
     async def set_preferences(
-        self, address: Address, *, notify_email: str | None, language: str
+        self,
+        address: Address,
+        *,
+        notify_email: str | None,
+        language: str,
+        notify_phone: str | None = None,
     ) -> Preferences:
         if language not in LANGUAGES:
             raise InvalidMessage(f"language must be one of {', '.join(LANGUAGES)}", "language")
         if notify_email is not None:
             notify_email = str(Address.parse(notify_email))
-        preferences = Preferences(address, notify_email, language)
+        if notify_phone is not None:
+            check_phone(notify_phone)
+            if not self.sms_codes:
+                raise SmsUnavailable("this server sends no SMS: register an e-mail address")
+        preferences = Preferences(address, notify_email, language, notify_phone)
         await self._sessions.set_preferences(preferences)
         return preferences
 

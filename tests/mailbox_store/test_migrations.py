@@ -23,7 +23,7 @@ from mailbox_store.migrate import (
 from mailbox_store.tables import Base
 from tests.mailbox_store import factories as f
 
-HEAD = "store_0007"
+HEAD = "store_0008"
 STORE_TABLES = {
     "inline_blobs",
     "accounts",

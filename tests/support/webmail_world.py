@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -33,6 +34,7 @@ from pli.settings import Settings
 from pli.wiring import Pli, initialise, open_pli
 from tests.directory.factories import extraction
 from tests.directory.factories import line as directory_line
+from tests.support.kannel import KannelGateway
 from tests.support.scan import encodings, files_containing, tables_containing
 from web import AccountAuthenticator, create_app
 from web.webmail import include_webmail
@@ -150,7 +152,11 @@ def _free_socket() -> socket.socket:
 
 
 @asynccontextmanager
-async def webmail_world(tmp_path: Path, database_url: str) -> AsyncIterator[WebmailWorld]:
+async def webmail_world(
+    tmp_path: Path, database_url: str, *, sms: KannelGateway | None = None
+) -> AsyncIterator[WebmailWorld]:
+    """``pli`` wired from its settings: codes and notices by the smarthost, and by SMS
+    through ``sms`` (a real Kannel) when given."""
     sink = Sink()
     loop = asyncio.get_running_loop()
     smtp = await loop.create_server(
@@ -166,6 +172,9 @@ async def webmail_world(tmp_path: Path, database_url: str) -> AsyncIterator[Webm
         notice_smarthost="127.0.0.1",
         notice_smarthost_port=sink.port,
         notice_starttls=False,
+        sms_gateway_url=sms.url if sms else None,
+        sms_gateway_username=sms.username if sms else None,
+        sms_gateway_password_file=sms.password_file if sms else None,
     )
     initialise(settings)
     pli = await open_pli(settings)
@@ -257,7 +266,7 @@ def unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-async def sign_in(world: WebmailWorld, client: httpx.AsyncClient, address: str) -> dict[str, str]:
+async def sign_in(world: WebmailWorld, client: httpx.AsyncClient, address: str) -> dict[str, Any]:
     """Sign in over the API as a browser would (auth key, then code); the session's JSON."""
     parameters = (await client.post("/webmail/api/prelogin", json={"address": address})).json()
     derived = crypto.derive_keys(

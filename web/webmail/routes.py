@@ -37,7 +37,13 @@ from messaging.errors import (
 )
 from messaging.notices import NoticeNotSent
 from messaging.types import Address, CredentialKind, MessageRecord
-from messaging.webmail import CodeRefused, NoCodeAddress, WebmailService, WebSession
+from messaging.webmail import (
+    CodeRefused,
+    NoCodeAddress,
+    SmsUnavailable,
+    WebmailService,
+    WebSession,
+)
 from web.problems import ApiError
 from web.ratelimit import client_key
 from web.webmail.security import (
@@ -104,6 +110,10 @@ def _problems() -> Iterator[None]:
         ) from None
     except NoCodeAddress as exc:
         raise ApiError(409, "No address for sign-in codes", str(exc)) from None
+    except SmsUnavailable as exc:
+        raise ApiError(
+            409, "No SMS on this server", str(exc), headers={"Pli-Rule": "sms-unavailable"}
+        ) from None
     except NoticeNotSent:
         raise ApiError(
             503,
@@ -185,6 +195,8 @@ class SendIn(_In):
 
 class PreferencesIn(_In):
     notify_email: str | None = Field(default=None, max_length=320)
+    notify_phone: str | None = Field(default=None, max_length=16)
+    """E.164 (``+33612345678``); when set, sign-in codes go there by SMS."""
     language: str = Field(max_length=5)
 
 
@@ -295,6 +307,8 @@ async def session_info(session: SessionDep, context: ContextDep) -> dict[str, An
         "log_id": service.log_id,
         "language": preferences.language,
         "notify_email": preferences.notify_email,
+        "notify_phone": preferences.notify_phone,
+        "sms_codes": service.sms_codes,
         "expires_at": session.expires_at.isoformat(),
         "idle_seconds": service.limits.session_idle_seconds,
     }
@@ -412,15 +426,22 @@ async def events(session: SessionDep, context: ContextDep, request: Request) -> 
 # -- settings -------------------------------------------------------------------------------
 
 
-@router.put("/preferences", summary="Notification address and language")
+@router.put("/preferences", summary="Notification address, phone for codes, and language")
 async def set_preferences(
     body: PreferencesIn, session: SessionDep, context: ContextDep
 ) -> dict[str, Any]:
     with _problems():
         preferences = await context.service.set_preferences(
-            session.address, notify_email=body.notify_email or None, language=body.language
+            session.address,
+            notify_email=body.notify_email or None,
+            notify_phone=body.notify_phone or None,
+            language=body.language,
         )
-    return {"notify_email": preferences.notify_email, "language": preferences.language}
+    return {
+        "notify_email": preferences.notify_email,
+        "notify_phone": preferences.notify_phone,
+        "language": preferences.language,
+    }
 
 
 @router.post("/passphrase", summary="Replace the passphrase credential sealed in the browser")

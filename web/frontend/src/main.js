@@ -606,20 +606,26 @@ async function settingsScreen(_mine) {
       h("select", { id: "pref-lang", name: "language" }, Object.entries(LANGUAGES).map(([code, name]) => h("option", { value: code, selected: code === language() }, name))),
     ),
     field(t("notifyEmail"), { name: "notify", type: "email", value: state.session.notify_email ?? "" }),
+    // A phone only where the server has an SMS gateway; when set, codes go there by SMS.
+    state.session.sms_codes
+      ? field(t("notifyPhone"), { name: "phone", type: "tel", autocomplete: "tel", placeholder: "+33612345678", value: state.session.notify_phone ?? "" })
+      : null,
     h("button", { type: "submit" }, t("save")),
     prefsOut,
   );
   prefs.addEventListener("submit", async (event) => {
     event.preventDefault();
     try {
-      const saved = await api("PUT", "/preferences", { language: prefs.elements.language.value, notify_email: prefs.elements.notify.value.trim() || null });
+      const phone = prefs.elements.phone?.value.replace(/[\s.]/g, "") || null;
+      const saved = await api("PUT", "/preferences", { language: prefs.elements.language.value, notify_email: prefs.elements.notify.value.trim() || null, notify_phone: phone });
       state.session.language = saved.language;
       state.session.notify_email = saved.notify_email;
+      state.session.notify_phone = saved.notify_phone;
       setLanguage(saved.language);
       state.flash = t("saved");
       route();
     } catch (error) {
-      prefsOut.replaceChildren(status(error.body?.detail || t("error"), "error"));
+      prefsOut.replaceChildren(status(reasonOf(error), "error"));
     }
   });
 
