@@ -21,6 +21,7 @@ from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import icalendar
 import pytest
 from playwright.async_api import Page
 
@@ -938,3 +939,57 @@ async def test_a_huge_calendar_is_refused_before_it_is_read(page: Page) -> None:
     assert len(accents) < 256 * 1024 < len(accents.encode())
     [wide] = await js_parse(page, accents)
     assert wide.get("code") == "appointment-too-large"
+
+
+# --- the patient's own calendar ------------------------------------------------------------
+
+EXPORT = """
+([items, owner, lang, now]) => {
+  const c = globalThis.pliCalendar;
+  const parsed = items.map((i) => ({
+    sender: i.sender, appointment: c.parseCalendar(i.text),
+    envelopeId: i.id, messageId: i.id, thread: "thread-" + i.id,
+  }));
+  return c.deriveAgenda(parsed, owner).entries.map((e) => c.exportEvent(e, lang, new Date(now)));
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("reminder", "lang", "trigger", "words"),
+    [
+        (timedelta(minutes=90), "fr", "-PT90M", "Rappel : "),
+        (timedelta(days=2), "en", "-P2D", "Reminder: "),
+        (None, "fr", "-P1D", "Rappel : "),  # none asked: the day before
+    ],
+)
+async def test_an_exported_appointment_reminds_on_the_patients_own_calendar(
+    page: Page, reminder: timedelta | None, lang: str, trigger: str, words: str
+) -> None:
+    """The .ics the page offers reads in Python's icalendar as the appointment it came from,
+    with a VALARM at the professional's reminder (the day before without one)."""
+    first = replace(request(), reminder=reminder)
+    answer = reply_to(first, PATIENT, PartStat.ACCEPTED, dtstamp=STAMP + timedelta(hours=1))
+    items = [
+        {"sender": str(DOCTOR), "text": ical(first), "id": "m1"},
+        {"sender": str(PATIENT), "text": ical(answer), "id": "m2"},
+    ]
+    [text] = await page.evaluate(EXPORT, [items, str(PATIENT), lang, "2026-11-21T07:00:00Z"])
+    assert "\r\n" in text and all(len(line.encode()) <= 75 for line in text.split("\r\n"))
+    exported = icalendar.Calendar.from_ical(text)
+    assert exported["METHOD"] == "PUBLISH"
+    [event] = exported.walk("VEVENT")
+    assert str(event["UID"]) == first.uid
+    assert instant(event.decoded("DTSTART")) == instant(first.start)
+    assert instant(event.decoded("DTEND")) == instant(first.end)
+    assert (str(event["SUMMARY"]), str(event["LOCATION"])) == (SUMMARY, LOCATION)
+    assert str(event["DESCRIPTION"]) == DESCRIPTION
+    assert str(event["STATUS"]) == "CONFIRMED", "accepted"
+    assert str(event["ORGANIZER"]).lower() == f"mailto:{DOCTOR}"
+    assert event["ORGANIZER"].params["CN"] == "Dr Élodie Dupré"
+    [alarm] = event.walk("VALARM")
+    assert str(alarm["ACTION"]) == "DISPLAY"
+    assert f"TRIGGER:{trigger}" in text.split("\r\n")
+    assert -alarm.decoded("TRIGGER") == (reminder or timedelta(days=1))
+    assert str(alarm["DESCRIPTION"]) == words + SUMMARY
+    assert "ATTENDEE" not in event, "the patient's own copy names nobody else"

@@ -13,6 +13,7 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
+import icalendar
 import pytest
 from playwright.async_api import Browser, expect
 
@@ -122,6 +123,20 @@ async def test_a_patient_answers_an_appointment_and_grants_then_withdraws_a_cons
         "Vous avez accepté ce rendez-vous"
     )
     await shoot(page, artifacts, "agenda")
+    # The reminder for the patient's own phone or computer: a calendar file made in the page.
+    async with page.expect_download() as downloading:
+        await page.get_by_role(
+            "link", name="Ajouter à mon agenda (.ics) : Consultation de suivi"
+        ).click()
+    download = await downloading.value
+    assert download.suggested_filename == "rendez-vous.ics"
+    exported = icalendar.Calendar.from_ical(Path(await download.path()).read_bytes())
+    [event] = exported.walk("VEVENT")
+    assert (str(event["UID"]), str(event["STATUS"])) == (invitation.uid, "CONFIRMED")
+    assert invitation.start is not None
+    assert event.decoded("DTSTART").timestamp() == invitation.start.timestamp()
+    [alarm] = event.walk("VALARM")
+    assert -alarm.decoded("TRIGGER") == timedelta(days=1)
 
     # The doctor's copy: an iTIP REPLY Python reads, sealed and signed by the patient.
     [uid] = await _inbox_of_kind(world, doctor, MessageKind.APPOINTMENT)

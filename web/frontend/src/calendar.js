@@ -939,16 +939,68 @@ export function buildReply(request, owner, ownerName, partstat, now = new Date()
   return calendarText(lines);
 }
 
+/** Minutes before the start at which an exported appointment reminds, when the professional
+ * asked for no reminder: the day before, the reminder patients are used to. */
+export const DEFAULT_REMINDER_MINUTES = 24 * 60;
+
+function trigger(minutes) {
+  // Whole days as days (§3.3.6: nominal), so "the day before" keeps its hour across a DST change.
+  return minutes % 1440 === 0 ? `-P${minutes / 1440}D` : `-PT${Math.round(minutes)}M`;
+}
+
+/**
+ * An appointment as a calendar file for the patient's own calendar (RFC 5545; METHOD
+ * PUBLISH, RFC 5546 §3.2.1): imported on a phone or a computer, the VALARM makes that device
+ * remind the patient. The server never sees the appointment, so it cannot; neither does this
+ * file leave the browser. The professional's reminder when they set one, else the day before.
+ */
+export function exportEvent(entry, lang = "fr", now = new Date()) {
+  const w = WORDS[lang] ?? WORDS.fr;
+  const request = entry.request;
+  if (!request?.start) throw new CalendarError("an appointment without a start", "appointment-invalid");
+  const minutes = request.reminderMinutes ?? DEFAULT_REMINDER_MINUTES;
+  const organizer = request.organizer;
+  const title = request.summary || w.title;
+  const lines = [
+    "BEGIN:VCALENDAR",
+    `PRODID:${PRODID}`,
+    "VERSION:2.0",
+    "CALSCALE:GREGORIAN",
+    "METHOD:PUBLISH",
+    "BEGIN:VEVENT",
+    `UID:${escapeText(request.uid)}`,
+    `DTSTAMP:${icalTime(now)}`,
+    `SEQUENCE:${request.sequence}`,
+    `DTSTART:${icalTime(request.start)}`,
+  ];
+  if (request.end) lines.push(`DTEND:${icalTime(request.end)}`);
+  lines.push(`SUMMARY:${escapeText(title)}`);
+  if (request.location) lines.push(`LOCATION:${escapeText(request.location)}`);
+  if (request.description) lines.push(`DESCRIPTION:${escapeText(request.description)}`);
+  lines.push(
+    `STATUS:${entry.status === "accepted" ? "CONFIRMED" : "TENTATIVE"}`,
+    `ORGANIZER${organizer.name ? `;CN=${paramValue(organizer.name)}` : ""}:mailto:${organizer.address}`,
+    "BEGIN:VALARM",
+    "ACTION:DISPLAY",
+    `TRIGGER:${trigger(minutes)}`,
+    `DESCRIPTION:${escapeText(`${w.reminder}${w.colon}${title}`)}`,
+    "END:VALARM",
+    "END:VEVENT",
+    "END:VCALENDAR",
+  );
+  return calendarText(lines);
+}
+
 const WORDS = {
   fr: {
     subject: { ACCEPTED: "Accepté", DECLINED: "Refusé", TENTATIVE: "Provisoire" },
     lead: { ACCEPTED: "Rendez-vous accepté", DECLINED: "Rendez-vous refusé", TENTATIVE: "Rendez-vous accepté provisoirement" },
-    colon: " : ", on: "le", at: "à", where: "Lieu", by: "Réponse de", title: "Rendez-vous", locale: "fr-FR",
+    colon: " : ", on: "le", at: "à", where: "Lieu", by: "Réponse de", title: "Rendez-vous", reminder: "Rappel", locale: "fr-FR",
   },
   en: {
     subject: { ACCEPTED: "Accepted", DECLINED: "Declined", TENTATIVE: "Tentative" },
     lead: { ACCEPTED: "Appointment accepted", DECLINED: "Appointment declined", TENTATIVE: "Appointment tentatively accepted" },
-    colon: ": ", on: "on", at: "at", where: "Where", by: "Answer from", title: "Appointment", locale: "en-GB",
+    colon: ": ", on: "on", at: "at", where: "Where", by: "Answer from", title: "Appointment", reminder: "Reminder", locale: "en-GB",
   },
 };
 

@@ -6,7 +6,7 @@
 // is read from the invitations and an answer is sealed.
 
 import * as consent from "./consent.js";
-import { CalendarError, appointmentOfMessage, deriveAgenda, replyMessage } from "./calendar.js";
+import { CalendarError, appointmentOfMessage, deriveAgenda, exportEvent, replyMessage } from "./calendar.js";
 import { b64url, fromB64url, resealSlot } from "./envelope.js";
 import { language } from "./i18n.js";
 
@@ -275,6 +275,8 @@ export function patientScreens(ui) {
 
   const STATUS_KIND = { accepted: "ok", declined: "warn", cancelled: "warn", proposed: "info", tentative: "info", countered: "info" };
 
+  const calendarUrls = [];
+
   async function agendaScreen(mine, flash = null) {
     const main = render(t("agenda"), status(t("loading")));
     let agenda;
@@ -286,6 +288,13 @@ export function patientScreens(ui) {
     }
     if (!agenda || stale(mine)) return;
     const now = new Date();
+    // The previous screen's calendar files: a Blob URL lives until revoked.
+    for (const url of calendarUrls.splice(0)) URL.revokeObjectURL(url);
+    const calendarLink = (e) => {
+      const url = URL.createObjectURL(new Blob([exportEvent(e, language())], { type: "text/calendar" }));
+      calendarUrls.push(url);
+      return h("a", { href: url, download: "rendez-vous.ics", "aria-label": t("addToCalendarWhat", { what: e.summary || t("appointment") }) }, t("addToCalendar"));
+    };
     const due = agenda.entries.filter((e) => e.status !== "cancelled" && e.status !== "declined" && e.reminderAt && e.reminderAt <= now && now < e.start);
     const cards = agenda.entries.map((e) => {
       const answerable = e.status !== "cancelled" && e.start > now;
@@ -305,6 +314,7 @@ export function patientScreens(ui) {
         ),
         e.description ? h("p", { class: "body" }, e.description) : "",
         h("p", { class: `status ${STATUS_KIND[e.status] || "info"}` }, t(`appointment_${e.status}`)),
+        answerable && e.status !== "declined" ? h("p", {}, calendarLink(e), " ", h("span", {}, t("addToCalendarHint"))) : "",
         answerable
           ? h(
               "p",
