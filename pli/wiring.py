@@ -24,7 +24,7 @@ from messaging import (
     SystemClock,
 )
 from messaging.kinds.notification import Channel
-from messaging.notices import NoticeNotSent, NoticeSender, RoutingNoticeSender, SmtpNoticeSender
+from messaging.notices import NoticeNotSent, NoticeSender, RoutingNoticeSender
 from messaging.patient_delivery import PatientDeliveryRules
 from messaging.patients import PatientService
 from messaging.ports import Clock
@@ -267,20 +267,23 @@ async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
 def _notice_sender(settings: Settings, clock: Clock) -> NoticeSender | None:
     """E-mail notices through the smarthost, SMS through the gateway; neither: none sent."""
     sms = sms_sender(settings)
-    email = (
-        None
-        if settings.notice_smarthost is None
-        else SmtpNoticeSender(
-            settings.notice_smarthost,
-            settings.notice_smarthost_port,
-            settings.notice_from or f"ne-pas-repondre@{settings.domain}",
-            settings.notice_starttls,
-            clock=clock,
-        )
-    )
+    email = smarthost(settings, clock)
     if email is None and sms is None:
         return None
     return RoutingNoticeSender(email=email, sms=sms)
+
+
+def smarthost(settings: Settings, clock: Clock | None = None) -> SmtpCodeSender | None:
+    """The SMTP smarthost of notices and sign-in codes, when one is configured."""
+    if settings.notice_smarthost is None:
+        return None
+    return SmtpCodeSender(
+        settings.notice_smarthost,
+        settings.notice_smarthost_port,
+        settings.notice_from or f"ne-pas-repondre@{settings.domain}",
+        settings.notice_starttls,
+        clock=clock,
+    )
 
 
 def sms_sender(settings: Settings) -> KannelSmsSender | None:
@@ -319,17 +322,8 @@ def code_sender(settings: Settings) -> CodeSender:
     """The smarthost and the SMS gateway when configured; in demo mode only, a file in the
     data directory."""
     sms = sms_sender(settings)
-    if settings.notice_smarthost is not None or sms is not None:
-        email = (
-            None
-            if settings.notice_smarthost is None
-            else SmtpCodeSender(
-                settings.notice_smarthost,
-                settings.notice_smarthost_port,
-                settings.notice_from or f"ne-pas-repondre@{settings.domain}",
-                settings.notice_starttls,
-            )
-        )
+    email = smarthost(settings)
+    if email is not None or sms is not None:
         return RoutingCodeSender(email=email, sms=sms)
     if settings.demo:
         return DemoCodeSender(demo_codes_file(settings))

@@ -11,6 +11,7 @@ from hypothesis import settings as hypothesis_settings
 
 from tests.support import postgres
 from tests.support.databases import fresh_database
+from tests.support.kannel import KannelGateway, kannel_gateway
 
 # CI explores the same examples every run (a failure there is reproducible, never luck);
 # developers' runs keep exploring new ones.
@@ -35,3 +36,10 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     """A fresh, empty database of each engine: SQLite in a file, PostgreSQL by URL."""
     async with fresh_database(request, request.param, tmp_path) as url:
         yield url
+
+
+@pytest.fixture
+async def sms_gateway(tmp_path: Path) -> AsyncIterator[KannelGateway]:
+    """A real Kannel (Debian's bearerbox and smsbox) in front of its fake SMS centre."""
+    async with kannel_gateway(tmp_path / "kannel") as started:
+        yield started

@@ -13,23 +13,17 @@ from playwright.async_api import Browser, Page, expect
 
 from messaging.types import Address
 from tests.browser.test_webmail_flows import shoot
-from tests.support.kannel import KannelGateway, kannel_gateway
+from tests.support.kannel import KannelGateway
 from tests.support.webmail_world import PATIENT, WebmailWorld, webmail_world
 
 PHONE = "+33612345678"
 
 
 @pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[KannelGateway]:
-    async with kannel_gateway(tmp_path / "kannel") as started:
-        yield started
-
-
-@pytest.fixture
 async def sms_world(
-    tmp_path: Path, database_url: str, gateway: KannelGateway
+    tmp_path: Path, database_url: str, sms_gateway: KannelGateway
 ) -> AsyncIterator[WebmailWorld]:
-    async with webmail_world(tmp_path, database_url, sms=gateway) as started:
+    async with webmail_world(tmp_path, database_url, sms=sms_gateway) as started:
         yield started
 
 
@@ -43,7 +37,7 @@ async def _sign_in(world: WebmailWorld, page: Page) -> None:
 
 
 async def test_a_patient_registers_a_phone_and_the_next_code_comes_by_sms(
-    sms_world: WebmailWorld, gateway: KannelGateway, browser: Browser, artifacts: Path
+    sms_world: WebmailWorld, sms_gateway: KannelGateway, browser: Browser, artifacts: Path
 ) -> None:
     world = sms_world
     context = await browser.new_context(locale="fr-FR")
@@ -75,7 +69,7 @@ async def test_a_patient_registers_a_phone_and_the_next_code_comes_by_sms(
     page = await context.new_page()
     await _sign_in(world, page)
     await expect(page.get_by_text("+33•••••78")).to_be_visible()
-    sms = await gateway.phones.wait_for(PHONE)
+    sms = await sms_gateway.phones.wait_for(PHONE)
     code = re.search(r"\b(\d{6})\b", sms.text)
     assert code is not None, sms.text
     assert len(world.codes_for(PATIENT)) == mails, "the code went by SMS only"

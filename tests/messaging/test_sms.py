@@ -5,8 +5,6 @@ that is down say which they are and never show the password or the number."""
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -14,29 +12,23 @@ from messaging.kinds.notification import Channel, Notice, NoticeEvent, render_sm
 from messaging.notices import NoticeNotSent
 from messaging.signin_codes import RoutingCodeSender, SignInCode, render_code_sms
 from messaging.sms import KannelSmsSender, check_gateway_url, fits_gsm_alphabet
-from tests.support.kannel import KannelGateway, kannel_gateway
+from tests.support.kannel import KannelGateway
 
 PHONE = "+33612345678"
 
 
-@pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[KannelGateway]:
-    async with kannel_gateway(tmp_path / "kannel") as started:
-        yield started
-
-
-def _sender(gateway: KannelGateway, password: str | None = None) -> KannelSmsSender:
+def _sender(sms_gateway: KannelGateway, password: str | None = None) -> KannelSmsSender:
     return KannelSmsSender(
-        gateway.url, gateway.username, password or gateway.password, sender="Pli"
+        sms_gateway.url, sms_gateway.username, password or sms_gateway.password, sender="Pli"
     )
 
 
 async def test_a_sign_in_code_reaches_the_phone_in_french_in_one_gsm_message(
-    gateway: KannelGateway,
+    sms_gateway: KannelGateway,
 ) -> None:
     code = SignInCode(PHONE, "493817", "fr", Channel.SMS)
-    await _sender(gateway).send_code(code)
-    sms = await gateway.phones.wait_for(PHONE)
+    await _sender(sms_gateway).send_code(code)
+    sms = await sms_gateway.phones.wait_for(PHONE)
     assert sms.text == render_code_sms(code)
     assert "493817" in sms.text and "Ne le communiquez à personne" in sms.text
     assert (sms.sender, sms.coding) == ("Pli", "text"), "à is in the GSM alphabet"
@@ -44,48 +36,48 @@ async def test_a_sign_in_code_reaches_the_phone_in_french_in_one_gsm_message(
 
 
 async def test_french_outside_the_gsm_alphabet_goes_as_ucs2_unchanged(
-    gateway: KannelGateway,
+    sms_gateway: KannelGateway,
 ) -> None:
     text = "Pli : reçu, à bientôt"  # ç and ô are not GSM 7-bit: Kannel would make ç a Ç
     assert not fits_gsm_alphabet(text)
-    await _sender(gateway).send_text(PHONE, text)
-    sms = await gateway.phones.wait_for(PHONE)
+    await _sender(sms_gateway).send_text(PHONE, text)
+    sms = await sms_gateway.phones.wait_for(PHONE)
     assert (sms.coding, sms.text) == ("ucs-2", text)
 
 
 async def test_an_english_notice_goes_as_plain_text_and_says_nothing_of_the_message(
-    gateway: KannelGateway,
+    sms_gateway: KannelGateway,
 ) -> None:
     notice = Notice(NoticeEvent.NEW_DOCUMENT, Channel.SMS, PHONE, "https://pli.test/webmail/", "en")
-    await _sender(gateway).send(notice)
-    sms = await gateway.phones.wait_for(PHONE)
+    await _sender(sms_gateway).send(notice)
+    sms = await sms_gateway.phones.wait_for(PHONE)
     assert sms.text == render_sms(notice)
     assert sms.text == "Pli: a new document is waiting for you. https://pli.test/webmail/"
     assert sms.coding == "text"
 
 
-async def test_the_router_sends_phone_codes_by_sms_only(gateway: KannelGateway) -> None:
-    router = RoutingCodeSender(email=None, sms=_sender(gateway))
+async def test_the_router_sends_phone_codes_by_sms_only(sms_gateway: KannelGateway) -> None:
+    router = RoutingCodeSender(email=None, sms=_sender(sms_gateway))
     await router.send_code(SignInCode(PHONE, "111222", "en", Channel.SMS))
-    assert (await gateway.phones.wait_for(PHONE)).text.startswith("Pli: your sign-in code is")
+    assert (await sms_gateway.phones.wait_for(PHONE)).text.startswith("Pli: your sign-in code is")
     with pytest.raises(NoticeNotSent) as refused:
         await router.send_code(SignInCode("camille@example.org", "333444", "en"))
     assert refused.value.permanent
-    assert len(gateway.phones.received) == 1
+    assert len(sms_gateway.phones.received) == 1
 
 
 async def test_a_wrong_password_is_a_permanent_refusal_that_shows_no_secret(
-    gateway: KannelGateway,
+    sms_gateway: KannelGateway,
 ) -> None:
-    wrong = "not-the-password-" + gateway.password
+    wrong = "not-the-password-" + sms_gateway.password
     with pytest.raises(NoticeNotSent) as refused:
-        await _sender(gateway, wrong).send_code(SignInCode(PHONE, "555666", "fr", Channel.SMS))
+        await _sender(sms_gateway, wrong).send_code(SignInCode(PHONE, "555666", "fr", Channel.SMS))
     assert refused.value.permanent
     assert "403" in str(refused.value)
     shown = f"{refused.value!s} {refused.value!r} {refused.value.__cause__!r}"
     assert wrong not in shown and PHONE not in shown and "555666" not in shown
     assert refused.value.__suppress_context__, "urllib's error (with the URL) is dropped"
-    assert gateway.phones.received == []
+    assert sms_gateway.phones.received == []
 
 
 async def test_a_gateway_that_is_down_is_a_temporary_failure() -> None:

@@ -1,8 +1,8 @@
-"""Sign-in codes by SMS: ``pli`` wired from its settings to a real Kannel gateway.
+"""Sign-in codes by SMS: ``pli`` wired from its settings to a real Kannel sms_gateway.
 
 A patient registers a mobile phone in the settings; from then on the one-time code of a
 sign-in goes there by SMS (through smsbox and bearerbox to the phone network) and no longer
-to the personal e-mail address. A server without a gateway, or a number that is not E.164,
+to the personal e-mail address. A server without a sms_gateway, or a number that is not E.164,
 refuses the phone and keeps the preferences as they were."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 import crypto
-from tests.support.kannel import KannelGateway, kannel_gateway
+from tests.support.kannel import KannelGateway
 from tests.support.scan import tables_containing
 from tests.support.webmail_world import (
     PATIENT,
@@ -30,16 +30,10 @@ PHONE = "+33612345678"
 
 
 @pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[KannelGateway]:
-    async with kannel_gateway(tmp_path / "kannel") as started:
-        yield started
-
-
-@pytest.fixture
 async def world(
-    tmp_path: Path, database_url: str, gateway: KannelGateway
+    tmp_path: Path, database_url: str, sms_gateway: KannelGateway
 ) -> AsyncIterator[WebmailWorld]:
-    async with webmail_world(tmp_path, database_url, sms=gateway) as started:
+    async with webmail_world(tmp_path, database_url, sms=sms_gateway) as started:
         yield started
 
 
@@ -56,7 +50,7 @@ async def _start_login(world: WebmailWorld, client: httpx.AsyncClient) -> httpx.
 
 
 async def test_after_registering_a_phone_the_code_comes_by_sms(
-    world: WebmailWorld, gateway: KannelGateway
+    world: WebmailWorld, sms_gateway: KannelGateway
 ) -> None:
     async with world.client() as client:
         session = await sign_in(world, client, PATIENT)  # by e-mail: no phone yet
@@ -78,7 +72,7 @@ async def test_after_registering_a_phone_the_code_comes_by_sms(
         login = await _start_login(world, client)
         assert login.status_code == 200, login.text
         assert login.json()["sent_to"] == "+33•••••78"
-        sms = await gateway.phones.wait_for(PHONE)
+        sms = await sms_gateway.phones.wait_for(PHONE)
         found = re.search(r"\b(\d{6})\b", sms.text)
         assert found is not None, sms.text
         assert sms.text.startswith("Pli : votre code de connexion est")
@@ -93,7 +87,7 @@ async def test_after_registering_a_phone_the_code_comes_by_sms(
 
 
 async def test_a_number_that_is_not_e164_is_refused_and_nothing_changes(
-    world: WebmailWorld, gateway: KannelGateway
+    world: WebmailWorld, sms_gateway: KannelGateway
 ) -> None:
     async with world.client() as client:
         session = await sign_in(world, client, PATIENT)
@@ -111,7 +105,7 @@ async def test_a_number_that_is_not_e164_is_refused_and_nothing_changes(
         "camille.durand@example.org",
         None,
     )
-    assert gateway.phones.received == []
+    assert sms_gateway.phones.received == []
 
 
 async def test_without_an_sms_gateway_a_phone_is_refused(tmp_path: Path, database_url: str) -> None:
