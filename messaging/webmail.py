@@ -241,7 +241,9 @@ class WebmailService:
             raise AuthenticationFailed() from None
         _account, credential = await self._accounts.check_auth_key(address, key, kind)
         preferences = await self.preferences(address)
-        if preferences.notify_phone:
+        # A phone registered while the server had an SMS gateway must not lock the patient
+        # out once it has none: the e-mail address then takes over.
+        if preferences.notify_phone and self.sms_codes:
             channel, destination = Channel.SMS, preferences.notify_phone
         elif preferences.notify_email:
             channel, destination = Channel.EMAIL, preferences.notify_email

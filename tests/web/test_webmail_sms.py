@@ -15,6 +15,8 @@ import httpx
 import pytest
 
 import crypto
+from messaging.types import Address
+from messaging.webmail import Preferences
 from tests.support.kannel import KannelGateway
 from tests.support.scan import tables_containing
 from tests.support.webmail_world import (
@@ -127,3 +129,19 @@ async def test_without_an_sms_gateway_a_phone_is_refused(tmp_path: Path, databas
             "camille.durand@example.org",
             None,
         )
+
+
+async def test_a_phone_left_from_a_removed_gateway_does_not_lock_the_patient_out(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with (
+        webmail_world(tmp_path, database_url) as world,
+        world.client() as client,
+    ):
+        assert world.pli.webmail_store is not None
+        await world.pli.webmail_store.set_preferences(
+            Preferences(Address.parse(PATIENT), "camille.durand@example.org", "fr", PHONE)
+        )
+        session = await sign_in(world, client, PATIENT)  # the code came by e-mail
+        assert session["notify_phone"] == PHONE
+        assert session["sms_codes"] is False
