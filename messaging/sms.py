@@ -72,6 +72,11 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:  # noqa: ARG002
+        return None  # urllib then raises the 3xx as an HTTPError
+
+
 class KannelSmsSender:
     """Sends SMS notices and sign-in codes through Kannel's sendsms interface."""
 
@@ -89,8 +94,14 @@ class KannelSmsSender:
         self._username = username
         self._password = password
         self._sender = sender
-        self._context = ssl_context
         self._timeout = timeout
+        # No proxy from the environment and no redirect: either would carry the query string
+        # (password, number) somewhere check_gateway_url never saw.
+        self._opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}),
+            _NoRedirect(),
+            urllib.request.HTTPSHandler(context=ssl_context or ssl.create_default_context()),
+        )
 
     def __repr__(self) -> str:  # never shows the password
         host = urllib.parse.urlsplit(self._url).netloc
@@ -131,9 +142,7 @@ class KannelSmsSender:
             self._request_url(to, text), method="GET"
         )
         try:
-            with urllib.request.urlopen(  # noqa: S310 - the scheme is checked above
-                request, timeout=self._timeout, context=self._context
-            ) as answer:
+            with self._opener.open(request, timeout=self._timeout) as answer:
                 status = answer.status
                 body = answer.read(_MAX_ANSWER).decode("utf-8", "replace")
         except urllib.error.HTTPError as exc:

@@ -4,6 +4,7 @@ that is down say which they are and never show the password or the number."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 import pytest
@@ -122,3 +123,42 @@ def test_https_or_loopback_gateways_are_accepted(url: str) -> None:
 def test_a_code_for_a_phone_needs_an_e164_number() -> None:
     with pytest.raises(ValueError):
         SignInCode("06 12 34 56 78", "123456", "fr", Channel.SMS)
+
+
+async def test_neither_a_proxy_nor_a_redirect_sees_the_query(
+    sms_gateway: KannelGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The query string holds the password and the number: an http_proxy from the
+    environment is not used, and a gateway answering with a redirect is not followed."""
+    seen: list[bytes] = []
+
+    async def listener(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await reader.read(4096))
+        writer.close()
+
+    trap = await asyncio.start_server(listener, "127.0.0.1", 0)
+    trap_port = trap.sockets[0].getsockname()[1]
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{trap_port}")
+    monkeypatch.setenv("no_proxy", "")
+    await _sender(sms_gateway).send_code(SignInCode(PHONE, "121212", "fr", Channel.SMS))
+    assert "121212" in (await sms_gateway.phones.wait_for(PHONE)).text
+
+    async def redirecting(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        location = f"http://127.0.0.1:{trap_port}/elsewhere"
+        writer.write(f"HTTP/1.1 302 Found\r\nLocation: {location}\r\n\r\n".encode())
+        await writer.drain()
+        writer.close()
+
+    bouncer = await asyncio.start_server(redirecting, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{bouncer.sockets[0].getsockname()[1]}/cgi-bin/sendsms"
+    with pytest.raises(NoticeNotSent) as refused:
+        await KannelSmsSender(url, "pli", "secret").send_code(
+            SignInCode(PHONE, "343434", "fr", Channel.SMS)
+        )
+    assert "302" in str(refused.value)
+    await asyncio.sleep(0.2)
+    assert seen == [], "the trap was never reached"
+    for server in (trap, bouncer):
+        server.close()
+        await server.wait_closed()
