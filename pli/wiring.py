@@ -23,7 +23,6 @@ from messaging import (
     Limits,
     SystemClock,
 )
-from messaging.kinds.notification import Channel
 from messaging.notices import NoticeNotSent, NoticeSender, RoutingNoticeSender
 from messaging.patient_delivery import PatientDeliveryRules
 from messaging.patients import PatientService
@@ -146,6 +145,8 @@ def _save_trusted_head(settings: Settings, state: bytes) -> None:
 async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
     secrets = load_secrets(settings.secrets_dir)
     clock = clock or SystemClock()
+    # Before the store opens: a wrong SMS setting is refused with nothing to close.
+    outside = outside_senders(settings, clock)
     url = settings.resolved_database_url
     store = await SqlMailboxStore.open(
         url,
@@ -184,7 +185,7 @@ async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
         keys=keys,
         clock=clock,
         directory=directory,
-        notices=_notice_sender(settings, clock),
+        notices=outside.notices,
         notice_link=settings.notice_link or f"https://{settings.domain}/",
     )
     allowlist = allowlist_source(settings)
@@ -238,14 +239,13 @@ async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
         patients=patient_rules,
     )
     pli.webmail_store = SqlWebmailStore.open(url)
-    codes = code_sender(settings)
     pli.webmail = WebmailService(
         store=store,
         blobs=store.blobs,
         sessions=pli.webmail_store,
         accounts=accounts,
         intake=pli.intake,
-        codes=codes,
+        codes=outside.codes,
         notifier=notifier,
         clock=clock,
         instance_secret=secrets.instance_key,
@@ -258,19 +258,38 @@ async def open_pli(settings: Settings, *, clock: Clock | None = None) -> Pli:
             code_seconds=settings.webmail_code_seconds,
             code_attempts=settings.webmail_code_attempts,
         ),
-        sms_codes=isinstance(codes, DemoCodeSender)
-        or (isinstance(codes, RoutingCodeSender) and codes.handles(Channel.SMS)),
+        sms_codes=outside.sms_codes,
     )
     return pli
 
 
-def _notice_sender(settings: Settings, clock: Clock) -> NoticeSender | None:
+@dataclass(frozen=True, slots=True)
+class OutsideSenders:
+    """What carries notices and sign-in codes outside the trust space: the smarthost and the
+    SMS gateway, each built once and shared by both."""
+
+    notices: NoticeSender | None
     """E-mail notices through the smarthost, SMS through the gateway; neither: none sent."""
-    sms = sms_sender(settings)
+    codes: CodeSender
+    sms_codes: bool
+    """Whether ``codes`` can send by SMS (the webmail then offers a phone)."""
+
+
+def outside_senders(settings: Settings, clock: Clock | None = None) -> OutsideSenders:
+    """The smarthost and the SMS gateway when configured; without either, in demo mode only,
+    codes go to a file in the data directory."""
     email = smarthost(settings, clock)
+    sms = sms_sender(settings)
     if email is None and sms is None:
-        return None
-    return RoutingNoticeSender(email=email, sms=sms)
+        codes: CodeSender = (
+            DemoCodeSender(demo_codes_file(settings)) if settings.demo else _NoCodeSender()
+        )
+        return OutsideSenders(None, codes, sms_codes=settings.demo)
+    return OutsideSenders(
+        RoutingNoticeSender(email=email, sms=sms),
+        RoutingCodeSender(email=email, sms=sms),
+        sms_codes=sms is not None,
+    )
 
 
 def smarthost(settings: Settings, clock: Clock | None = None) -> SmtpCodeSender | None:
@@ -316,15 +335,3 @@ def demo_codes_file(settings: Settings) -> Path:
 class _NoCodeSender:
     async def send_code(self, code: SignInCode) -> None:  # noqa: ARG002 - refuses any
         raise NoticeNotSent("no smarthost is configured for sign-in codes", permanent=True)
-
-
-def code_sender(settings: Settings) -> CodeSender:
-    """The smarthost and the SMS gateway when configured; in demo mode only, a file in the
-    data directory."""
-    sms = sms_sender(settings)
-    email = smarthost(settings)
-    if email is not None or sms is not None:
-        return RoutingCodeSender(email=email, sms=sms)
-    if settings.demo:
-        return DemoCodeSender(demo_codes_file(settings))
-    return _NoCodeSender()

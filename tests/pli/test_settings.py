@@ -7,7 +7,7 @@ import pytest
 from messaging.kinds.notification import Channel
 from messaging.signin_codes import RoutingCodeSender
 from pli.settings import SettingsError, check_safety, load_settings
-from pli.wiring import code_sender, sms_sender
+from pli.wiring import outside_senders, sms_sender
 
 
 def test_the_settings_file_is_read_and_the_environment_wins(
@@ -82,7 +82,7 @@ def test_an_sms_gateway_needs_its_credentials_and_a_safe_url(tmp_path: Path):
         sms_gateway_password_file=password,
         notice_smarthost="127.0.0.1",
     )
-    codes = code_sender(with_sms)
+    codes = outside_senders(with_sms).codes
     assert isinstance(codes, RoutingCodeSender) and codes.handles(Channel.SMS)
-    codes = code_sender(load_settings(tmp_path, notice_smarthost="127.0.0.1"))
+    codes = outside_senders(load_settings(tmp_path, notice_smarthost="127.0.0.1")).codes
     assert isinstance(codes, RoutingCodeSender) and not codes.handles(Channel.SMS)
